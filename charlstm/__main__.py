@@ -1,0 +1,5 @@
+"""Allow ``python -m charlstm``."""
+
+from charlstm.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""The symbol alphabet: case-folding, accent-folding and integer encoding of names.
+
+A name is modelled as the symbol sequence ``EOS + letters + EOS``; the end-of-name
+symbol (a newline) has id 0 and both starts and ends every name.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from charlstm.errors import CharlstmError
+
+EOS = "\n"
+DEFAULT_SYMBOLS = EOS + string.ascii_lowercase
+
+
+def fold(text: str) -> str:
+    """Case-fold ``text`` and strip accents (Zoë -> zoe, Beyoncé -> beyonce)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+class Alphabet:
+    """An ordered set of symbols; index 0 is always the end-of-name marker."""
+
+    def __init__(self, symbols: Sequence[str] = DEFAULT_SYMBOLS) -> None:
+        symbols = list(symbols)
+        if not symbols or symbols[0] != EOS:
+            raise CharlstmError("an alphabet must start with the end-of-name symbol '\\n'")
+        if len(set(symbols)) != len(symbols):
+            raise CharlstmError("an alphabet must not repeat symbols")
+        self.symbols: tuple[str, ...] = tuple(symbols)
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Alphabet) and self.symbols == other.symbols
+
+    def __hash__(self) -> int:
+        return hash(self.symbols)
+
+    def __repr__(self) -> str:
+        return f"Alphabet({''.join(self.symbols)!r})"
+
+    @property
+    def letters(self) -> str:
+        """The symbols a name may contain (everything but the end marker)."""
+        return "".join(self.symbols[1:])
+
+    def normalize(self, text: str) -> str:
+        """Case- and accent-fold ``text`` the way names are stored."""
+        return fold(text)
+
+    def invalid(self, name: str) -> list[str]:
+        """Symbols of ``name`` (already normalized) that are not in the alphabet."""
+        return sorted({ch for ch in name if ch not in self._index or ch == EOS})
+
+    def encode(self, name: str) -> list[int]:
+        """Ids of ``EOS + name + EOS``; ``name`` must be normalized."""
+        bad = self.invalid(name)
+        if bad:
+            raise CharlstmError(f"{name!r} contains symbols outside the alphabet: {_show(bad)}")
+        return [0, *(self._index[ch] for ch in name), 0]
+
+    def encode_letters(self, letters: str) -> list[int]:
+        """Ids of the letters alone, with no end markers."""
+        return self.encode(letters)[1:-1]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Letters for ``ids``; end markers are dropped."""
+        return "".join(self.symbols[i] for i in ids if i != 0)
+
+    def to_json(self) -> list[str]:
+        return list(self.symbols)
+
+    @classmethod
+    def from_json(cls, symbols: list[str]) -> Alphabet:
+        return cls(symbols)
+
+
+def _show(chars: Iterable[str]) -> str:
+    return ", ".join(repr(c) for c in chars)

@@ -1,0 +1,30 @@
+"""Copy a trained model's inference files into the package (``make pretrained``).
+
+The bundled model needs only what reading it takes: metadata, numpy weights, the
+training names (for ``--novel``) and its history; the Keras file and resume state
+stay behind to keep the package small.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from charlstm import checkpoint as ckpt
+
+SHIPPED = (ckpt.META_FILE, ckpt.WEIGHTS_FILE, ckpt.NAMES_FILE, ckpt.HISTORY_FILE)
+
+
+def bundle(source: Path, target: Path) -> None:
+    """Replace ``target`` with the shipped files of the model in ``source``."""
+    ckpt.open_model(source).lm()  # refuse to ship a broken model
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in SHIPPED:
+        shutil.copy2(source / name, target / name)
+
+
+if __name__ == "__main__":
+    bundle(Path(sys.argv[1]), Path(sys.argv[2]))

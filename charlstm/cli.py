@@ -1,0 +1,382 @@
+"""The ``charlstm`` command line: parse options, call the library, print results.
+
+Nothing here imports TensorFlow or numpy at module level: ``charlstm --help`` and
+the commands that only read a model stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from charlstm import __version__
+from charlstm.errors import CharlstmError
+
+STARTED = time.monotonic()
+
+
+class Group(click.Group):
+    """Turns the library's errors into one-line messages with exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CharlstmError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _open_model(option: str | None):
+    from charlstm.checkpoint import open_model, resolve_model_dir
+
+    path, why = resolve_model_dir(option)
+    model = open_model(path)
+    click.echo(f"using model {path} ({why})", err=True)
+    return model
+
+
+model_option = click.option(
+    "--model",
+    "-m",
+    "model_dir",
+    metavar="DIR",
+    help="Model directory. Default: $CHARLSTM_MODEL, else ./charlstm-model if it "
+    "exists, else the bundled pretrained names model.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="charlstm")
+def cli() -> None:
+    """Character-level LSTM name generator and portmanteau blender.
+
+    \b
+    Examples:
+      charlstm generate --n 20           # 20 new names from the bundled model
+      charlstm blend Brad Angelina       # Brangelina, and other blends
+      charlstm train names.txt           # train your own model on a names file
+      charlstm generate --n 20           # ... then sample from it
+
+    Run `charlstm COMMAND --help` for each command's options.
+    """
+
+
+@cli.command()
+@click.argument("names_file", metavar="FILE", type=click.Path(dir_okay=False))
+@model_option
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Maximum epochs.")
+@click.option(
+    "--hidden", type=click.IntRange(min=1), default=256, show_default=True, help="LSTM units per layer."
+)
+@click.option(
+    "--layers", type=click.IntRange(min=1), default=2, show_default=True, help="Stacked LSTM layers."
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout on each layer's inputs and outputs.",
+)
+@click.option(
+    "--recurrent-dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Dropout on the recurrent state (leaves the fast cuDNN kernel).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Fraction of names held out (seeded) to measure validation NLL.",
+)
+@click.option(
+    "--val-file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Validate on this names file instead of a held-out fraction.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Stop after this many epochs without a better validation NLL.",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Stop gracefully when this much wall-clock time is spent, keeping the best model.",
+)
+@click.option(
+    "--max-name-length",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Skip names longer than this.",
+)
+@click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (split, init, shuffling).")
+@click.option("--resume", is_flag=True, help="Continue the training saved in --model.")
+@click.option("--overwrite", is_flag=True, help="Replace a model already in --model.")
+def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options) -> None:
+    """Train a character LSTM on FILE, one name per line.
+
+    Lines are case-folded and accents removed (Zoë -> zoe); blank lines are skipped,
+    and lines with other symbols (digits, hyphens, spaces) or longer than
+    --max-name-length are skipped with a warning. The model is written to --model
+    (default ./charlstm-model), keeping the best epoch by validation NLL.
+
+    Reported losses are negative log-likelihood per predicted symbol (letters and
+    end of name, padding excluded) in nats, with bits beside.
+
+    \b
+    Examples:
+      charlstm train names.txt
+      charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
+      charlstm train names.txt --model pets --resume
+    """
+    from charlstm.checkpoint import DEFAULT_MODEL_DIR
+    from charlstm.model import Architecture
+    from charlstm.training import TrainOptions
+    from charlstm.training import train as run_training
+
+    arch = Architecture(
+        hidden=options.pop("hidden"),
+        layers=options.pop("layers"),
+        dropout=options.pop("dropout"),
+        recurrent_dropout=options.pop("recurrent_dropout"),
+    )
+    opts = TrainOptions(architecture=arch, **options)
+    run_training(
+        names_file, model_dir or DEFAULT_MODEL_DIR, opts, resume=resume, overwrite=overwrite, started=STARTED
+    )
+
+
+def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from charlstm.alphabet import fold
+
+    folded = fold(value)
+    bad = sorted({c for c in folded if not "a" <= c <= "z"})
+    if bad:
+        raise click.BadParameter(f"letters outside a-z: {', '.join(repr(c) for c in bad)}")
+    return folded
+
+
+@cli.command()
+@model_option
+@click.option(
+    "--n",
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many names to print.",
+)
+@click.option(
+    "--temperature",
+    "-t",
+    type=click.FloatRange(0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Below 1: safer, commoner names; above 1: wilder ones.",
+)
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample only among the K likeliest next letters.")
+@click.option("--prefix", default="", callback=_letters, help="Names start with these letters.")
+@click.option("--min-length", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-length", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--unique/--allow-duplicates", default=True, show_default=True, help="Print each name once.")
+@click.option("--novel", is_flag=True, help="Skip names the model was trained on.")
+@click.option("--seed", type=int, help="Random seed: the same seed gives the same names.")
+@json_option
+def generate(
+    model_dir: str | None,
+    count: int,
+    temperature: float,
+    top_k: int | None,
+    prefix: str,
+    min_length: int,
+    max_length: int,
+    unique: bool,
+    novel: bool,
+    seed: int | None,
+    as_json: bool,
+) -> None:
+    """Print new names sampled from a model, one per line.
+
+    \b
+    Examples:
+      charlstm generate --n 20
+      charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
+      charlstm generate --model pets --n 100 --novel --json
+    """
+    from charlstm.sampling import sample_names
+
+    model = _open_model(model_dir)
+    exclude = model.training_names() if novel else ()
+    samples = sample_names(
+        model.lm(),
+        model.alphabet,
+        count,
+        seed=seed,
+        temperature=temperature,
+        top_k=top_k,
+        prefix=prefix,
+        min_length=min_length,
+        max_length=max_length,
+        unique=unique,
+        exclude=exclude,
+    )
+    lines = (
+        json.dumps({"name": s.name.capitalize(), "log_prob": round(s.log_prob, 4)})
+        if as_json
+        else s.name.capitalize()
+        for s in samples
+    )
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@model_option
+@json_option
+def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
+    """Print how likely a model finds each NAME.
+
+    Shows NLL per predicted symbol (nats; lower is likelier) and the name's total
+    log-probability.
+
+    \b
+    Example:
+      charlstm score Anna Xqzz
+    """
+    from charlstm.evaluation import score_names
+
+    model = _open_model(model_dir)
+    folded = [model.alphabet.normalize(n.strip()) for n in names]
+    for raw, name in zip(names, folded, strict=False):
+        if not name or model.alphabet.invalid(name):
+            raise click.BadParameter(f"{raw!r} is not a name in a-z", param_hint="NAMES")
+    for raw, s in zip(names, score_names(model.lm(), model.alphabet, folded), strict=False):
+        if as_json:
+            click.echo(json.dumps({"name": raw, "nll_per_char": s.nll_per_char, "log_prob": s.log_prob}))
+        else:
+            click.echo(f"{raw}\t{s.nll_per_char:.4f}\t{s.log_prob:.4f}")
+
+
+@cli.command()
+@click.argument("word1")
+@click.argument("word2")
+@model_option
+@click.option(
+    "--top",
+    "-k",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many candidates to print.",
+)
+@json_option
+def blend(word1: str, word2: str, model_dir: str | None, top: int, as_json: bool) -> None:
+    """Blend two words into portmanteaus, best first, with their scores.
+
+    Candidates join a prefix of WORD1 to a suffix of WORD2; the capitalisation of
+    the output follows the input.
+
+    \b
+    Examples:
+      charlstm blend Brad Angelina
+      charlstm blend Britain Exit --top 3 --json
+    """
+    from charlstm.blend import blend as run_blend
+
+    model = _open_model(model_dir)
+    results = run_blend(word1, word2, model.lm(), model.alphabet, top=top)
+    if as_json:
+        blends = [{"blend": b.blend, "score": round(b.score, 4)} for b in results]
+        click.echo(json.dumps({"word1": word1, "word2": word2, "blends": blends}))
+    else:
+        click.echo("\n".join(f"{b.blend}\t{b.score:.4f}" for b in results))
+
+
+@cli.command()
+@click.argument("names_file", metavar="FILE", type=click.Path(dir_okay=False))
+@model_option
+@json_option
+def evaluate(names_file: str, model_dir: str | None, as_json: bool) -> None:
+    """Measure a model's NLL on a names file.
+
+    Every line counts (duplicates too): total NLL of all predicted symbols (letters
+    and end of name) divided by their count, in nats and bits per symbol.
+
+    \b
+    Example:
+      charlstm evaluate test.txt --json
+    """
+    from charlstm.data import load_names
+    from charlstm.evaluation import evaluate_names
+
+    model = _open_model(model_dir)
+    corpus = load_names(names_file, model.alphabet, max_length=10**6)
+    if corpus.skipped_summary():
+        click.echo(f"warning: {corpus.skipped_summary()}", err=True)
+    result = evaluate_names(model.lm(), model.alphabet, corpus.names)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo(
+            f"{result.nll_per_char:.4f} nats per symbol ({result.bits_per_char:.4f} bits), "
+            f"perplexity {result.perplexity:.3f}, over {result.symbols:,} symbols "
+            f"in {result.names:,} names"
+        )
+
+
+@cli.command()
+@model_option
+@json_option
+def info(model_dir: str | None, as_json: bool) -> None:
+    """Describe a model: alphabet, architecture, size and training record.
+
+    \b
+    Example:
+      charlstm info --model pets
+    """
+    model = _open_model(model_dir)
+    meta = model.meta
+    training = meta.get("training", {})
+    summary = {
+        "path": str(model.path),
+        "format_version": meta["format_version"],
+        "alphabet": "".join(model.alphabet.symbols).replace("\n", "\\n"),
+        "architecture": meta.get("architecture"),
+        "parameters": meta.get("parameters"),
+        "epochs": training.get("epochs"),
+        "best_epoch": training.get("best_epoch"),
+        "best_val_nll": training.get("best_val_nll"),
+        "training_file": training.get("file"),
+        "training_names": training.get("names"),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            click.echo(f"{key}: {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="charlstm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

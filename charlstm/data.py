@@ -1,0 +1,138 @@
+"""Reading names files and encoding them compactly as integer ids.
+
+Input policy: UTF-8 (a BOM is fine), LF or CRLF line endings, one name per line.
+Each line is stripped, case-folded and accent-folded (Zoë -> zoe); blank lines are
+skipped. Lines that still hold symbols outside the alphabet, or are longer than
+``max_length``, are skipped and reported (``strict=True`` makes them an error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from charlstm.alphabet import Alphabet
+from charlstm.errors import CharlstmError
+
+DEFAULT_MAX_LENGTH = 32
+
+
+@dataclass
+class Skipped:
+    """A line of the input that was left out, and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class Corpus:
+    """The usable names of a file, in file order (duplicates kept)."""
+
+    path: str
+    names: list[str]
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def skipped_summary(self, show: int = 5) -> str | None:
+        """One line telling how many lines were skipped, or None."""
+        if not self.skipped:
+            return None
+        reasons = sorted({s.reason for s in self.skipped})
+        lines = ", ".join(str(s.line) for s in self.skipped[:show])
+        more = ", ..." if len(self.skipped) > show else ""
+        return (
+            f"skipped {len(self.skipped)} line(s) of {self.path} ({'; '.join(reasons)}): line {lines}{more}"
+        )
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, with a clear error for anything else."""
+    p = Path(path)
+    if not p.exists():
+        raise CharlstmError(f"{p}: no such file")
+    if p.is_dir():
+        raise CharlstmError(f"{p}: is a directory, expected a text file with one name per line")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CharlstmError(f"{p}: cannot read: {exc.strerror}") from exc
+    if b"\0" in raw:
+        raise CharlstmError(f"{p}: looks like a binary file, expected UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CharlstmError(f"{p}: line {line} is not valid UTF-8") from exc
+
+
+def parse_names(
+    text: str,
+    alphabet: Alphabet,
+    *,
+    path: str = "<text>",
+    max_length: int = DEFAULT_MAX_LENGTH,
+    strict: bool = False,
+) -> Corpus:
+    """Normalize each line of ``text`` into a name, skipping what cannot be used."""
+    corpus = Corpus(path=path, names=[])
+    for number, line in enumerate(text.splitlines(), start=1):
+        name = alphabet.normalize(line.strip())
+        if not name:
+            continue
+        bad = alphabet.invalid(name)
+        if bad:
+            reason = "symbols outside the alphabet"
+            detail = f"line {number}: {line.strip()!r} has symbols outside the alphabet: " + ", ".join(
+                repr(c) for c in bad
+            )
+        elif len(name) > max_length:
+            reason = f"longer than {max_length} letters"
+            detail = f"line {number}: {line.strip()!r} is longer than {max_length} letters"
+        else:
+            corpus.names.append(name)
+            continue
+        if strict:
+            raise CharlstmError(f"{path}: {detail}")
+        corpus.skipped.append(Skipped(number, reason))
+    if not corpus.names:
+        raise CharlstmError(f"{path}: no usable names (one name per line, letters {alphabet.letters})")
+    return corpus
+
+
+def load_names(
+    path: str | Path,
+    alphabet: Alphabet,
+    *,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    strict: bool = False,
+) -> Corpus:
+    """Read and normalize a names file (see the module docstring for the policy)."""
+    return parse_names(read_text(path), alphabet, path=str(path), max_length=max_length, strict=strict)
+
+
+def encode_names(names: list[str], alphabet: Alphabet) -> tuple[np.ndarray, np.ndarray]:
+    """Encode names as one flat int array of ``EOS name EOS`` ids plus their lengths.
+
+    This is the compact in-memory form of a corpus: one byte-sized id per symbol,
+    never a one-hot array.
+    """
+    dtype = np.int8 if len(alphabet) <= 127 else np.int32
+    seqs = [alphabet.encode(n) for n in names]
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int32, count=len(seqs))
+    flat = np.fromiter((i for s in seqs for i in s), dtype=dtype, count=int(lengths.sum()))
+    return flat, lengths
+
+
+def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded random split into (train, validation)."""
+    if not 0 <= val_fraction < 1:
+        raise CharlstmError("the validation fraction must be in [0, 1)")
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_val = round(len(names) * val_fraction)
+    if val_fraction > 0 and len(names) >= 2:
+        n_val = min(max(n_val, 1), len(names) - 1)
+    val = [names[i] for i in order[:n_val]]
+    train = [names[i] for i in order[n_val:]]
+    return train, val
