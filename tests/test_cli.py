@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from charlstm import __version__
 from charlstm import checkpoint as ckpt
@@ -18,7 +18,7 @@ from charlstm.cli import cli
 COMMANDS = ["train", "generate", "blend", "score", "evaluate", "info"]
 
 
-def run(*args: str, env: dict | None = None):  # noqa: ANN201
+def run(*args: str, env: dict | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
