@@ -27,6 +27,8 @@ class Alphabet:
 
     def __init__(self, symbols: Sequence[str] = DEFAULT_SYMBOLS) -> None:
         symbols = list(symbols)
+        if not all(isinstance(s, str) and len(s) == 1 for s in symbols):
+            raise CharlstmError("an alphabet's symbols must be single characters")
         if not symbols or symbols[0] != EOS:
             raise CharlstmError("an alphabet must start with the end-of-name symbol '\\n'")
         if len(set(symbols)) != len(symbols):
@@ -75,10 +77,14 @@ class Alphabet:
         return "".join(self.symbols[i] for i in ids if i != 0)
 
     def to_json(self) -> list[str]:
+        """The symbols as a JSON list (``model.json``'s ``alphabet``)."""
         return list(self.symbols)
 
     @classmethod
-    def from_json(cls, symbols: list[str]) -> Alphabet:
+    def from_json(cls, symbols: object) -> Alphabet:
+        """The alphabet a JSON value describes; :class:`CharlstmError` if it is malformed."""
+        if not isinstance(symbols, list | str):
+            raise CharlstmError("an alphabet must be a list of symbols")
         return cls(symbols)
 
 

@@ -15,6 +15,7 @@ old one, so a crash at any moment leaves the previous file whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -49,21 +50,29 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
     On any failure the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; keep the usual mode
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise CharlstmError(f"{path}: cannot save: {exc.strerror or exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: Path | None) -> None:
+    """Delete a temporary file, if there is one; a failure to do so is not news."""
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -114,19 +123,7 @@ class ModelDir:
         if self._lm is None:
             from charlstm.npmodel import NumpyLSTM
 
-            weights = self.path / WEIGHTS_FILE
-            if not weights.is_file():
-                raise CharlstmError(f"{weights}: missing; the model has no saved weights yet")
-            try:
-                lm = NumpyLSTM.load(weights)
-            except Exception as exc:  # numpy raises many types on damaged files
-                raise CharlstmError(f"{weights}: unreadable or damaged weights ({exc})") from exc
-            if lm.vocab_size != len(self.alphabet) or lm.layers[0][0].shape[0] != len(self.alphabet):
-                raise CharlstmError(
-                    f"{weights}: weights are for {lm.vocab_size} symbols but the model's "
-                    f"alphabet has {len(self.alphabet)}"
-                )
-            self._lm = lm
+            self._lm = NumpyLSTM.from_arrays(load_weights(self.path / WEIGHTS_FILE, len(self.alphabet)))
         return self._lm
 
     def training_names(self) -> set[str]:
@@ -134,20 +131,80 @@ class ModelDir:
         path = self.path / NAMES_FILE
         if not path.is_file():
             return set()
-        return set(path.read_text(encoding="utf-8").split())
+        try:
+            return set(path.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CharlstmError(f"{path}: unreadable or damaged list of training names ({exc})") from exc
+
+
+def load_weights(path: Path, symbols: int) -> dict[str, Any]:
+    """Read ``weights.npz`` and check it is a whole LSTM over ``symbols`` symbols.
+
+    Every array must be present, finite and of the shape its neighbours imply:
+    ``lstm{i}_kernel`` [inputs, 4h], ``lstm{i}_recurrent`` [h, 4h], ``lstm{i}_bias``
+    [4h] with inputs = ``symbols`` for layer 0 and the previous h after it, then
+    ``out_kernel`` [h, symbols] and ``out_bias`` [symbols].
+    """
+    import numpy as np
+
+    if not path.is_file():
+        raise CharlstmError(f"{path}: missing; the model has no saved weights yet")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as exc:  # numpy and zipfile raise many types on damaged files
+        raise CharlstmError(f"{path}: unreadable or damaged weights ({exc})") from exc
+    layers = sum(1 for key in arrays if key.startswith("lstm") and key.endswith("_kernel"))
+    if not layers:
+        raise CharlstmError(f"{path}: damaged weights (no LSTM layer)")
+    names = [f"lstm{i}_{part}" for i in range(layers) for part in ("kernel", "recurrent", "bias")]
+    for key in [*names, "out_kernel", "out_bias"]:
+        if key not in arrays:
+            raise CharlstmError(f"{path}: damaged weights ({key} is missing)")
+    found = arrays["lstm0_kernel"].shape[:1] + arrays["out_bias"].shape[-1:]
+    if any(n != symbols for n in found):
+        raise CharlstmError(
+            f"{path}: weights are for {found[0]} symbols but the alphabet in {META_FILE} has {symbols}"
+        )
+    expected: dict[str, tuple[int, ...]] = {}
+    width = symbols
+    for i in range(layers):
+        recurrent = arrays[f"lstm{i}_recurrent"]
+        hidden = recurrent.shape[0] if recurrent.ndim == 2 else 0
+        expected[f"lstm{i}_kernel"] = (width, 4 * hidden)
+        expected[f"lstm{i}_recurrent"] = (hidden, 4 * hidden)
+        expected[f"lstm{i}_bias"] = (4 * hidden,)
+        width = hidden
+    expected["out_kernel"] = (width, symbols)
+    expected["out_bias"] = (symbols,)
+    for key, shape in expected.items():
+        array = arrays[key]
+        if array.shape != shape or 0 in shape:
+            raise CharlstmError(f"{path}: damaged weights ({key} has shape {array.shape}, expected {shape})")
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            raise CharlstmError(f"{path}: damaged weights ({key} holds values that are not finite numbers)")
+    return arrays
 
 
 def read_meta(path: Path) -> dict:
     """Read and check ``model.json`` of a model directory."""
     meta_path = path / META_FILE
-    if not meta_path.is_file():
+    if not meta_path.exists():
         raise CharlstmError(f"{meta_path}: missing; {path} is not a charlstm model directory")
+    if not meta_path.is_file():
+        raise CharlstmError(f"{meta_path}: is not a file; {path} is not a charlstm model directory")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CharlstmError(f"{meta_path}: cannot read: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CharlstmError(f"{meta_path}: damaged model metadata ({exc})") from exc
-    if not isinstance(meta, dict) or not isinstance(meta.get("format_version"), int):
-        raise CharlstmError(f"{meta_path}: damaged model metadata (no format_version)")
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CharlstmError(f"{meta_path}: damaged model metadata (no valid format_version)")
+    for key in ("architecture", "training"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise CharlstmError(f"{meta_path}: damaged model metadata ({key} is not an object)")
     if meta["format_version"] > FORMAT_VERSION:
         raise CharlstmError(
             f"{meta_path}: format version {meta['format_version']} is newer than this "
@@ -164,9 +221,11 @@ def open_model(path: str | Path) -> ModelDir:
     if not path.is_dir():
         raise CharlstmError(f"{path}: is a file, expected a model directory")
     meta = read_meta(path)
+    if "alphabet" not in meta:
+        raise CharlstmError(f"{path / META_FILE}: damaged model metadata (no alphabet)")
     try:
         alphabet = Alphabet.from_json(meta["alphabet"])
-    except (KeyError, TypeError, CharlstmError) as exc:
+    except CharlstmError as exc:
         raise CharlstmError(f"{path / META_FILE}: damaged alphabet ({exc})") from exc
     return ModelDir(path=path, meta=meta, alphabet=alphabet)
 

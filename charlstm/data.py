@@ -4,10 +4,13 @@ Input policy: UTF-8 (a BOM is fine), LF or CRLF line endings, one name per line.
 Each line is stripped, case-folded and accent-folded (Zoë -> zoe); blank lines are
 skipped. Lines that still hold symbols outside the alphabet, or are longer than
 ``max_length``, are skipped and reported (``strict=True`` makes them an error).
+Binary files, UTF-16, text that is not UTF-8 (naming the line), directories, missing
+paths and files with no usable name raise :class:`CharlstmError`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from charlstm.alphabet import Alphabet
 from charlstm.errors import CharlstmError
 
 DEFAULT_MAX_LENGTH = 32
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -58,12 +62,14 @@ def read_text(path: str | Path) -> str:
         raw = p.read_bytes()
     except OSError as exc:
         raise CharlstmError(f"{p}: cannot read: {exc.strerror}") from exc
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CharlstmError(f"{p}: is UTF-16 text; save it as UTF-8")
     if b"\0" in raw:
         raise CharlstmError(f"{p}: looks like a binary file, expected UTF-8 text")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        line = len(_LINE_BREAK.split(raw[: exc.start].decode("utf-8", "replace")))
         raise CharlstmError(f"{p}: line {line} is not valid UTF-8") from exc
 
 
@@ -75,21 +81,25 @@ def parse_names(
     max_length: int = DEFAULT_MAX_LENGTH,
     strict: bool = False,
 ) -> Corpus:
-    """Normalize each line of ``text`` into a name, skipping what cannot be used."""
+    """Normalize each line of ``text`` into a name, skipping what cannot be used.
+
+    Lines end at LF, CRLF or CR (and nothing else, so line numbers match an editor's).
+    """
     corpus = Corpus(path=path, names=[])
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         name = alphabet.normalize(line.strip())
         if not name:
             continue
         bad = alphabet.invalid(name)
+        shown = _preview(line.strip())
         if bad:
             reason = "symbols outside the alphabet"
-            detail = f"line {number}: {line.strip()!r} has symbols outside the alphabet: " + ", ".join(
-                repr(c) for c in bad
+            detail = f"line {number}: {shown} has symbols outside the alphabet: " + ", ".join(
+                repr(c) for c in bad[:10]
             )
         elif len(name) > max_length:
             reason = f"longer than {max_length} letters"
-            detail = f"line {number}: {line.strip()!r} is longer than {max_length} letters"
+            detail = f"line {number}: {shown} is longer than {max_length} letters"
         else:
             corpus.names.append(name)
             continue
@@ -97,8 +107,14 @@ def parse_names(
             raise CharlstmError(f"{path}: {detail}")
         corpus.skipped.append(Skipped(number, reason))
     if not corpus.names:
-        raise CharlstmError(f"{path}: no usable names (one name per line, letters {alphabet.letters})")
+        why = f"; {corpus.skipped_summary()}" if corpus.skipped else ""
+        raise CharlstmError(f"{path}: no usable names (one name per line, letters {alphabet.letters}){why}")
     return corpus
+
+
+def _preview(line: str, width: int = 40) -> str:
+    """``repr`` of a line, shortened so that a huge line keeps a message on one screen."""
+    return repr(line) if len(line) <= width else repr(line[:width]) + "..."
 
 
 def load_names(
