@@ -7,6 +7,7 @@ the commands that only read a model stay fast.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -28,6 +29,19 @@ class Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf``."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+SEED = click.IntRange(0, 2**31 - 1)
+
+
 def _open_model(option: str | None):
     from charlstm.checkpoint import open_model, resolve_model_dir
 
@@ -42,6 +56,7 @@ model_option = click.option(
     "-m",
     "model_dir",
     metavar="DIR",
+    type=click.Path(file_okay=False),
     help="Model directory. Default: $CHARLSTM_MODEL, else ./charlstm-model if it "
     "exists, else the bundled pretrained names model.",
 )
@@ -65,7 +80,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("names_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.argument("names_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @model_option
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Maximum epochs.")
 @click.option(
@@ -76,23 +91,23 @@ def cli() -> None:
 )
 @click.option(
     "--dropout",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     default=0.0,
     show_default=True,
     help="Dropout on each layer's inputs and outputs.",
 )
 @click.option(
     "--recurrent-dropout",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     default=0.0,
     show_default=True,
     help="Dropout on the recurrent state (leaves the fast cuDNN kernel).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=3e-3, show_default=True)
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     default=0.1,
     show_default=True,
     help="Fraction of names held out (seeded) to measure validation NLL.",
@@ -111,7 +126,7 @@ def cli() -> None:
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteFloatRange(0, min_open=True),
     metavar="SECONDS",
     help="Stop gracefully when this much wall-clock time is spent, keeping the best model.",
 )
@@ -123,16 +138,20 @@ def cli() -> None:
     help="Skip names longer than this.",
 )
 @click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (split, init, shuffling).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (split, init, shuffling).")
 @click.option("--resume", is_flag=True, help="Continue the training saved in --model.")
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --model.")
 def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options) -> None:
     """Train a character LSTM on FILE, one name per line.
 
-    Lines are case-folded and accents removed (Zoë -> zoe); blank lines are skipped,
-    and lines with other symbols (digits, hyphens, spaces) or longer than
-    --max-name-length are skipped with a warning. The model is written to --model
-    (default ./charlstm-model), keeping the best epoch by validation NLL.
+    FILE is UTF-8 text (a BOM is fine) with LF or CRLF line endings. Lines are
+    case-folded and accents removed (Zoë -> zoe); blank lines are skipped, and lines
+    with other symbols (digits, hyphens, spaces) or longer than --max-name-length
+    are skipped with a warning that counts them and gives line numbers (--strict
+    makes them an error). Binary, UTF-16 or other non-UTF-8 files are refused. The
+    model is written to --model (default ./charlstm-model), keeping the best epoch
+    by validation NLL. One training at a time may use a model directory; generate,
+    blend and evaluate can read it meanwhile.
 
     Reported losses are negative log-likelihood per predicted symbol (letters and
     end of name, padding excluded) in nats, with bits beside.
@@ -143,21 +162,29 @@ def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool,
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
     """
-    from charlstm.checkpoint import DEFAULT_MODEL_DIR
-    from charlstm.model import Architecture
-    from charlstm.training import TrainOptions
-    from charlstm.training import train as run_training
+    from pathlib import Path
 
-    arch = Architecture(
-        hidden=options.pop("hidden"),
-        layers=options.pop("layers"),
-        dropout=options.pop("dropout"),
-        recurrent_dropout=options.pop("recurrent_dropout"),
-    )
-    opts = TrainOptions(architecture=arch, **options)
-    run_training(
-        names_file, model_dir or DEFAULT_MODEL_DIR, opts, resume=resume, overwrite=overwrite, started=STARTED
-    )
+    from charlstm.checkpoint import DEFAULT_MODEL_DIR, META_FILE
+    from charlstm.lock import lock_model_dir
+
+    model_dir = model_dir or DEFAULT_MODEL_DIR
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    if resume and not (Path(model_dir) / META_FILE).is_file():
+        raise click.BadParameter(f"{model_dir} holds no model to resume", param_hint="'--resume'")
+    with lock_model_dir(model_dir):  # before importing TensorFlow: a second run is refused at once
+        from charlstm.model import Architecture
+        from charlstm.training import TrainOptions
+        from charlstm.training import train as run_training
+
+        arch = Architecture(
+            hidden=options.pop("hidden"),
+            layers=options.pop("layers"),
+            dropout=options.pop("dropout"),
+            recurrent_dropout=options.pop("recurrent_dropout"),
+        )
+        opts = TrainOptions(architecture=arch, **options)
+        run_training(names_file, model_dir, opts, resume=resume, overwrite=overwrite, started=STARTED)
 
 
 def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -184,7 +211,7 @@ def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--temperature",
     "-t",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteFloatRange(0, min_open=True),
     default=1.0,
     show_default=True,
     help="Below 1: safer, commoner names; above 1: wilder ones.",
@@ -195,7 +222,7 @@ def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--max-length", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--unique/--allow-duplicates", default=True, show_default=True, help="Print each name once.")
 @click.option("--novel", is_flag=True, help="Skip names the model was trained on.")
-@click.option("--seed", type=int, help="Random seed: the same seed gives the same names.")
+@click.option("--seed", type=SEED, help="Random seed: the same seed gives the same names.")
 @json_option
 def generate(
     model_dir: str | None,
@@ -308,7 +335,7 @@ def blend(word1: str, word2: str, model_dir: str | None, top: int, as_json: bool
 
 
 @cli.command()
-@click.argument("names_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.argument("names_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @model_option
 @json_option
 def evaluate(names_file: str, model_dir: str | None, as_json: bool) -> None:

@@ -17,6 +17,7 @@ from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.data import DEFAULT_MAX_LENGTH, encode_names, load_names, split_names
 from charlstm.errors import CharlstmError
+from charlstm.lock import locks_model_dir
 from charlstm.model import Architecture, build_model, compile_model, export_weights, keras
 from charlstm.npmodel import NumpyLSTM
 from charlstm.sampling import sample_names
@@ -201,6 +202,7 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+@locks_model_dir  # one training per model directory (see charlstm.lock)
 def train(
     names_file: str | Path,
     model_dir: str | Path,
