@@ -1,0 +1,159 @@
+"""The input policy for names files (see charlstm.data)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from charlstm.alphabet import Alphabet
+from charlstm.data import encode_names, load_names, parse_names, split_names
+from charlstm.errors import CharlstmError
+
+ALPHABET = Alphabet()
+
+
+def load(tmp_path: Path, raw: bytes, **kwargs: object):
+    path = tmp_path / "in.txt"
+    path.write_bytes(raw)
+    return load_names(path, ALPHABET, **kwargs)
+
+
+def test_bom_crlf_accents_case_and_blank_lines(tmp_path: Path) -> None:
+    raw = "\ufeffZoë\r\n\r\n  Anna \r\nBEYONCÉ\r\n\n".encode()
+    corpus = load(tmp_path, raw)
+    assert corpus.names == ["zoe", "anna", "beyonce"]
+    assert corpus.skipped == []
+    assert corpus.skipped_summary() is None
+
+
+def test_old_mac_line_endings_are_lines_too(tmp_path: Path) -> None:
+    assert load(tmp_path, b"anna\rbob\r").names == ["anna", "bob"]
+
+
+def test_unusable_lines_are_skipped_with_count_and_line_numbers(tmp_path: Path) -> None:
+    lines = ["anna", "ann-marie", "", "o'brien", "x" * 40, "bob", "r2d2", "jo ann", "eve", "7", "zed"]
+    corpus = load(tmp_path, "\n".join(lines).encode())
+    assert corpus.names == ["anna", "bob", "eve", "zed"]
+    assert [s.line for s in corpus.skipped] == [2, 4, 5, 7, 8, 10]
+    summary = corpus.skipped_summary()
+    assert summary is not None
+    assert summary.startswith("skipped 6 line(s) of ")
+    assert "symbols outside the alphabet" in summary and "longer than 32 letters" in summary
+    assert summary.endswith("line 2, 4, 5, 7, 8, ...")  # a few numbers, not all
+
+
+def test_line_numbers_count_only_real_line_breaks(tmp_path: Path) -> None:
+    # A form feed or NEL inside a line is a bad symbol on that line, not a line break.
+    corpus = load(tmp_path, "anna\nbo\x0cb\ncy\u0085d\neve\n".encode())
+    assert [s.line for s in corpus.skipped] == [2, 3]
+
+
+def test_strict_names_the_first_bad_line(tmp_path: Path) -> None:
+    with pytest.raises(CharlstmError, match=r"line 3: 'ann-marie' has symbols outside the alphabet: '-'"):
+        load(tmp_path, b"anna\nbob\nann-marie\n", strict=True)
+    with pytest.raises(CharlstmError, match=r"line 2: 'alexandra' is longer than 4 letters"):
+        load(tmp_path, b"anna\nalexandra\n", strict=True, max_length=4)
+
+
+def test_max_length_counts_folded_letters(tmp_path: Path) -> None:
+    corpus = load(tmp_path, "anna\nzoë\nalexandra\n".encode(), max_length=4)
+    assert corpus.names == ["anna", "zoe"]
+    assert [s.line for s in corpus.skipped] == [3]
+
+
+def test_a_huge_line_is_shortened_in_messages(tmp_path: Path) -> None:
+    with pytest.raises(CharlstmError) as info:
+        load(tmp_path, b"anna\n" + b"x" * 100_000 + b"\n", strict=True)
+    assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "no usable names"),
+        (b"\n\n  \n", "no usable names"),
+        (b"123\nann-marie\n", r"no usable names .*skipped 2 line\(s\)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks like a binary file"),
+        ("anna\n".encode("utf-16"), "is UTF-16 text; save it as UTF-8"),
+        (b"anna\nbob\nzo\xeb\n", "line 3 is not valid UTF-8"),
+        (b"anna\r\nbob\r\nzo\xeb\r\n", "line 3 is not valid UTF-8"),
+    ],
+)
+def test_unreadable_files_raise_clear_errors(tmp_path: Path, raw: bytes, message: str) -> None:
+    with pytest.raises(CharlstmError, match=message):
+        load(tmp_path, raw)
+
+
+def test_missing_path_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(CharlstmError, match="no such file"):
+        load_names(tmp_path / "missing.txt", ALPHABET)
+    with pytest.raises(CharlstmError, match="is a directory"):
+        load_names(tmp_path, ALPHABET)
+
+
+name_lines = st.lists(
+    st.one_of(
+        st.text(alphabet=string.ascii_letters + "éëÅß' -1\t", max_size=12),
+        st.text(max_size=8),
+    ),
+    max_size=12,
+)
+raw_files = st.one_of(
+    st.binary(max_size=200),
+    st.builds(
+        lambda lines, sep, bom: (b"\xef\xbb\xbf" if bom else b"") + sep.join(s.encode() for s in lines),
+        name_lines,
+        st.sampled_from([b"\n", b"\r\n", b"\r"]),
+        st.booleans(),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=raw_files, max_length=st.integers(1, 40), strict=st.booleans())
+def test_loader_only_ever_raises_charlstm_error(
+    tmp_path: Path, raw: bytes, max_length: int, strict: bool
+) -> None:
+    try:
+        corpus = load(tmp_path, raw, max_length=max_length, strict=strict)
+    except CharlstmError as exc:
+        assert "\n" not in str(exc)  # one line on stderr
+        return
+    assert corpus.names
+    for name in corpus.names:
+        assert 1 <= len(name) <= max_length
+        assert set(name) <= set(string.ascii_lowercase)
+    assert not (strict and corpus.skipped)
+
+
+@settings(deadline=None)
+@given(st.text(max_size=300))
+def test_parse_names_keeps_every_line_accounted_for(text: str) -> None:
+    try:
+        corpus = parse_names(text, ALPHABET)
+    except CharlstmError:
+        return
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blank = sum(1 for line in lines if not ALPHABET.normalize(line.strip()))
+    assert len(corpus.names) + len(corpus.skipped) + blank == len(lines)
+    assert all(1 <= s.line <= len(lines) for s in corpus.skipped)
+
+
+def test_encode_names_is_flat_int8_with_lengths() -> None:
+    flat, lengths = encode_names(["ab", "c"], ALPHABET)
+    assert flat.dtype.itemsize == 1
+    assert flat.tolist() == [0, 1, 2, 0, 0, 3, 0]
+    assert lengths.tolist() == [4, 3]
+
+
+def test_split_is_seeded_and_rejects_bad_fractions() -> None:
+    names = [f"n{c}" for c in string.ascii_lowercase]
+    assert split_names(names, 0.2, 3) == split_names(names, 0.2, 3)
+    train, val = split_names(names, 0.2, 3)
+    assert sorted(train + val) == sorted(names) and len(val) == 5
+    with pytest.raises(CharlstmError):
+        split_names(names, 1.0, 0)
