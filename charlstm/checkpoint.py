@@ -161,16 +161,21 @@ def load_weights(path: Path, symbols: int) -> dict[str, Any]:
     for key in [*names, "out_kernel", "out_bias"]:
         if key not in arrays:
             raise CharlstmError(f"{path}: damaged weights ({key} is missing)")
-    found = arrays["lstm0_kernel"].shape[:1] + arrays["out_bias"].shape[-1:]
-    if any(n != symbols for n in found):
+    found = [arrays["lstm0_kernel"].shape[:1], arrays["out_kernel"].shape[-1:], arrays["out_bias"].shape[-1:]]
+    other = next((n for shape in found for n in shape if n != symbols), None)
+    if other is not None:
         raise CharlstmError(
-            f"{path}: weights are for {found[0]} symbols but the alphabet in {META_FILE} has {symbols}"
+            f"{path}: weights are for {other} symbols but the alphabet in {META_FILE} has {symbols}"
         )
     expected: dict[str, tuple[int, ...]] = {}
     width = symbols
     for i in range(layers):
         recurrent = arrays[f"lstm{i}_recurrent"]
-        hidden = recurrent.shape[0] if recurrent.ndim == 2 else 0
+        if recurrent.ndim != 2 or not recurrent.shape[0]:
+            raise CharlstmError(
+                f"{path}: damaged weights (lstm{i}_recurrent has shape {recurrent.shape}, expected (h, 4h))"
+            )
+        hidden = recurrent.shape[0]
         expected[f"lstm{i}_kernel"] = (width, 4 * hidden)
         expected[f"lstm{i}_recurrent"] = (hidden, 4 * hidden)
         expected[f"lstm{i}_bias"] = (4 * hidden,)
@@ -179,7 +184,7 @@ def load_weights(path: Path, symbols: int) -> dict[str, Any]:
     expected["out_bias"] = (symbols,)
     for key, shape in expected.items():
         array = arrays[key]
-        if array.shape != shape or 0 in shape:
+        if array.shape != shape:
             raise CharlstmError(f"{path}: damaged weights ({key} has shape {array.shape}, expected {shape})")
         if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
             raise CharlstmError(f"{path}: damaged weights ({key} holds values that are not finite numbers)")
