@@ -245,10 +245,23 @@ def generate(
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
       charlstm generate --model pets --n 100 --novel --json
     """
+    from charlstm.checkpoint import NAMES_FILE
     from charlstm.sampling import sample_names
 
+    if min_length > max_length:
+        raise click.BadParameter(
+            f"{min_length} is greater than --max-length {max_length}", param_hint="'--min-length'"
+        )
+    if len(prefix) > max_length:
+        raise click.BadParameter(
+            f"{prefix!r} is longer than --max-length {max_length}", param_hint="'--prefix'"
+        )
     model = _open_model(model_dir)
-    exclude = model.training_names() if novel else ()
+    exclude = model.training_names() if novel else set()
+    if novel and not exclude:
+        raise CharlstmError(
+            f"{model.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
+        )
     samples = sample_names(
         model.lm(),
         model.alphabet,
@@ -278,8 +291,9 @@ def generate(
 def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     """Print how likely a model finds each NAME.
 
-    Shows NLL per predicted symbol (nats; lower is likelier) and the name's total
-    log-probability.
+    One line per name: the name, its NLL per predicted symbol (letters and end of
+    name) in nats and in bits (lower is likelier), and its total log-probability
+    in nats, separated by tabs.
 
     \b
     Example:
@@ -294,9 +308,10 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
             raise click.BadParameter(f"{raw!r} is not a name in a-z", param_hint="NAMES")
     for raw, s in zip(names, score_names(model.lm(), model.alphabet, folded), strict=False):
         if as_json:
-            click.echo(json.dumps({"name": raw, "nll_per_char": s.nll_per_char, "log_prob": s.log_prob}))
+            nll = {"nll_per_char": s.nll_per_char, "bits_per_char": s.bits_per_char}
+            click.echo(json.dumps({"name": raw, **nll, "log_prob": s.log_prob}))
         else:
-            click.echo(f"{raw}\t{s.nll_per_char:.4f}\t{s.log_prob:.4f}")
+            click.echo(f"{raw}\t{s.nll_per_char:.4f}\t{s.bits_per_char:.4f}\t{s.log_prob:.4f}")
 
 
 @cli.command()

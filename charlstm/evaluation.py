@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from charlstm.alphabet import Alphabet
+from charlstm.errors import CharlstmError
 from charlstm.npmodel import NumpyLSTM
 
 
@@ -23,6 +24,10 @@ class NameScore:
     @property
     def nll_per_char(self) -> float:
         return -self.log_prob / self.symbols
+
+    @property
+    def bits_per_char(self) -> float:
+        return self.nll_per_char / math.log(2)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ def score_names(lm: NumpyLSTM, alphabet: Alphabet, names: Sequence[str]) -> list
 
 def evaluate_names(lm: NumpyLSTM, alphabet: Alphabet, names: Sequence[str]) -> Evaluation:
     """NLL per predicted symbol over all ``names`` (duplicates count every time)."""
+    if not names:
+        raise CharlstmError("no names to evaluate")
     scores = score_names(lm, alphabet, names)
     total = -math.fsum(s.log_prob for s in scores)
     symbols = sum(s.symbols for s in scores)

@@ -20,7 +20,23 @@ State = list[tuple[np.ndarray, np.ndarray]]
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-probabilities along the last axis, computed stably."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
+
+
+def _prepare(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
+    """Reorder Keras' gates i, f, c, o to i, f, o, c and scale for :func:`_activate`.
+
+    Sigmoid-gate columns are negated and cell columns multiplied by -2, so that one
+    ``1 / (1 + exp(z))`` over the whole row yields sigmoid(x) for the gates and
+    (tanh(x) + 1) / 2 for the cell input (numpy's float32 exp is much faster than tanh).
+    """
+    h = recurrent.shape[0]
+    order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
+    scale = np.r_[np.full(3 * h, -1.0), np.full(h, -2.0)].astype(np.float32)
+    return [
+        np.ascontiguousarray(np.asarray(a, np.float32)[..., order] * scale) for a in (kernel, recurrent, bias)
+    ]
 
 
 class NumpyLSTM:
@@ -32,21 +48,14 @@ class NumpyLSTM:
         out_kernel: np.ndarray,
         out_bias: np.ndarray,
     ) -> None:
-        self.layers = []
-        for kernel, recurrent, bias in layers:
-            # Keras orders the gates i, f, c, o; reordering the columns to i, f, o, c
-            # lets one in-place sigmoid cover the three sigmoid gates at once.
-            h = recurrent.shape[0]
-            order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
-            self.layers.append(
-                tuple(
-                    np.ascontiguousarray(np.asarray(a, np.float32)[..., order])
-                    for a in (kernel, recurrent, bias)
-                )
-            )
+        self.layers = [tuple(_prepare(*layer)) for layer in layers]
+        # The first layer's input is one-hot: its product is a row of (kernel + bias).
+        kernel, _, bias = self.layers[0]
+        self._input_table = kernel + bias
         self.out_kernel = np.asarray(out_kernel, dtype=np.float32)
         self.out_bias = np.asarray(out_bias, dtype=np.float32)
         self.vocab_size = self.out_kernel.shape[1]
+        self.input_size = kernel.shape[0]
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NumpyLSTM:
@@ -60,6 +69,7 @@ class NumpyLSTM:
 
     @classmethod
     def load(cls, path: str | Path) -> NumpyLSTM:
+        """Read a ``weights.npz`` file."""
         with np.load(path) as npz:
             return cls.from_arrays({k: npz[k] for k in npz.files})
 
@@ -68,6 +78,7 @@ class NumpyLSTM:
         return [u.shape[0] for _, u, _ in self.layers]
 
     def initial_state(self, batch: int) -> State:
+        """All-zero hidden and cell states for ``batch`` rows."""
         return [
             (np.zeros((batch, h), np.float32), np.zeros((batch, h), np.float32)) for h in self.hidden_sizes
         ]
@@ -75,27 +86,32 @@ class NumpyLSTM:
     def step(self, ids: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """Feed one symbol per row; return next-symbol logits and the new state."""
         new_state: State = []
-        x = None
-        for layer, ((w, u, b), (h, c)) in enumerate(zip(self.layers, state, strict=False)):
-            # The first layer's input is one-hot, so its product is a row lookup.
-            z = w[ids] if layer == 0 else x @ w
-            z += h @ u
-            z += b
-            n = h.shape[1]
-            gates = z[:, : 3 * n]  # sigmoid(x) = (tanh(x / 2) + 1) / 2, in place
-            gates *= 0.5
-            np.tanh(gates, out=gates)
-            gates += 1.0
-            gates *= 0.5
-            cell = np.tanh(z[:, 3 * n :])
-            cell *= gates[:, :n]
-            c = gates[:, n : 2 * n] * c
-            c += cell
-            h = np.tanh(c)
-            h *= gates[:, 2 * n :]
-            new_state.append((h, c))
-            x = h
-        return x @ self.out_kernel + self.out_bias, new_state
+        x = ids
+        with np.errstate(over="ignore"):  # exp overflows to inf: the gate is then 0
+            for layer, ((w, u, b), (h, c)) in enumerate(zip(self.layers, state, strict=True)):
+                if layer == 0:
+                    z = np.matmul(h, u)
+                    z += self._input_table[ids]
+                else:
+                    z = np.matmul(x, w)
+                    z += h @ u
+                    z += b
+                n = h.shape[1]
+                np.exp(z, out=z)
+                z += 1.0
+                np.reciprocal(z, out=z)  # sigmoid of the gates i, f, o; (tanh(g) + 1) / 2
+                gate_in, gate_forget, gate_out, cell = (z[:, k * n : (k + 1) * n] for k in range(4))
+                cell *= 2.0
+                cell -= 1.0
+                cell *= gate_in
+                c = gate_forget * c
+                c += cell
+                x = _tanh(c)
+                x *= gate_out
+                new_state.append((x, c))
+        logits = x @ self.out_kernel
+        logits += self.out_bias
+        return logits, new_state
 
     def logits(self, ids: np.ndarray) -> np.ndarray:
         """Logits for every position of a [batch, time] id array."""
@@ -126,3 +142,13 @@ class NumpyLSTM:
                 for row, index in enumerate(indices):
                     result[index] = picked[row]
         return result
+
+
+def _tanh(x: np.ndarray) -> np.ndarray:
+    """tanh(x) = 2 / (1 + exp(-2x)) - 1, in a new array (caller holds errstate)."""
+    y = x * -2.0
+    np.exp(y, out=y)
+    y += 1.0
+    np.divide(2.0, y, out=y)
+    y -= 1.0
+    return y

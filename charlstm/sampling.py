@@ -1,9 +1,16 @@
-"""Sampling new names: all at once, one LSTM step per symbol, state carried along."""
+"""Sampling new names: all at once, one LSTM step per symbol, state carried along.
+
+A round of ``k`` independent samples is drawn as a tree: every distinct prefix is one
+row carrying its LSTM state and the number of samples that share it, and at each step
+a row's samples split among the next symbols multinomially. This draws exactly the
+same distribution as ``k`` separate rows, but common prefixes (most samples start
+with one of a few hundred letter pairs) are computed once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,11 +19,13 @@ from charlstm.data import DEFAULT_MAX_LENGTH
 from charlstm.errors import CharlstmError
 from charlstm.npmodel import NumpyLSTM, log_softmax
 
-MAX_BATCH = 16384
+ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
+INITIAL_YIELD = 0.5  # first guess of the fraction of samples that are new names
+STEP_ROWS = 16384  # rows per LSTM step call: bounds memory, keeps arrays in cache
+ROUNDS_WITHOUT_NEW = 5  # give up after this many rounds that add no name
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """A sampled name and its log-probability under the model (temperature 1)."""
 
     name: str
@@ -42,103 +51,169 @@ def sample_names(
 
     ``prefix`` (normalized letters) is fed to the model first; the end marker is
     withheld until ``min_length`` letters; names longer than ``max_length`` are
-    discarded; ``exclude`` names (e.g. the training set) are skipped.
+    discarded; ``exclude`` names (e.g. the training set) are skipped. The names come
+    in the order an endless stream of independent samples would first produce them.
     """
-    if n < 0:
-        raise CharlstmError("the number of names must not be negative")
-    if temperature <= 0:
-        raise CharlstmError("the temperature must be greater than 0")
+    if n < 1:
+        raise CharlstmError(f"the number of names must be at least 1 (got {n})")
+    if not temperature > 0:
+        raise CharlstmError(f"the temperature must be greater than 0 (got {temperature})")
     if top_k is not None and top_k < 1:
-        raise CharlstmError("top-k must be at least 1")
+        raise CharlstmError(f"top-k must be at least 1 (got {top_k})")
     if min_length < 1 or max_length < min_length:
-        raise CharlstmError("lengths must satisfy 1 <= min-length <= max-length")
+        raise CharlstmError(
+            f"lengths must satisfy 1 <= min-length <= max-length (got {min_length} and {max_length})"
+        )
     if len(prefix) > max_length:
         raise CharlstmError(f"the prefix is longer than the maximum length ({max_length})")
-    prefix_ids = alphabet.encode_letters(prefix)
+    draw = _RoundSampler(
+        lm, alphabet, temperature, top_k, alphabet.encode_letters(prefix), min_length, max_length
+    )
     rng = np.random.default_rng(seed)
     excluded = set(exclude)
     results: list[Sample] = []
     seen: set[str] = set()
     drawn, fruitless = 0, 0
-    budget = 200 * n + 20000
+    yield_rate = INITIAL_YIELD if unique else 1.0  # estimated new names per sample drawn
     while len(results) < n:
-        if drawn >= budget or fruitless >= 5:
+        if fruitless >= ROUNDS_WITHOUT_NEW or drawn >= 200 * n + 20000:
             raise CharlstmError(
-                f"could only produce {len(results)} of {n} "
-                f"{'distinct ' if unique else ''}names under these constraints"
+                f"could only produce {len(results)} of {n} {'distinct ' if unique else ''}names "
+                "under these constraints; relax them or ask for fewer names"
             )
         want = n - len(results)
-        batch = min(MAX_BATCH, max(64, int(want * 1.1) + 16))
-        drawn += batch
-        before = len(results)
-        for sample in _sample_batch(
-            lm, alphabet, batch, rng, temperature, top_k, prefix_ids, min_length, max_length
-        ):
-            if sample.name in excluded or (unique and sample.name in seen):
-                continue
-            seen.add(sample.name)
-            results.append(sample)
-            if len(results) == n:
-                break
-        fruitless = fruitless + 1 if len(results) == before else 0
+        size = min(ROUND_SAMPLES, int(want / yield_rate * 1.1) + 64)
+        drawn += size
+        names, log_probs = draw(size, rng, distinct=unique)
+        skip = seen | excluded if unique else excluded
+        fresh = [i for i, name in enumerate(names) if name not in skip][:want]
+        results.extend(Sample(names[i], log_probs[i]) for i in fresh)
+        if unique:
+            seen.update(names[i] for i in fresh)
+        fruitless = 0 if fresh else fruitless + 1
+        yield_rate = max(len(fresh) / size, 1e-3)
     return results
 
 
-def _sample_batch(
-    lm: NumpyLSTM,
-    alphabet: Alphabet,
-    batch: int,
-    rng: np.random.Generator,
-    temperature: float,
-    top_k: int | None,
-    prefix_ids: list[int],
-    min_length: int,
-    max_length: int,
-) -> list[Sample]:
-    """One batch of independent samples; rows that overrun ``max_length`` are dropped."""
-    state = lm.initial_state(batch)
-    ids = np.zeros(batch, dtype=np.int64)
-    log_prob = np.zeros(batch, dtype=np.float64)
-    letters = np.zeros((batch, max_length), dtype=np.int64)
-    rows = np.arange(batch)  # original row of each live sequence
-    done: list[tuple[int, int]] = []  # (row, length) of finished names
-    for symbol in prefix_ids:
-        logits, state = lm.step(ids, state)
-        log_prob += log_softmax(logits)[:, symbol]
-        ids = np.full(batch, symbol, dtype=np.int64)
-    letters[:, : len(prefix_ids)] = prefix_ids
-    for position in range(len(prefix_ids), max_length + 1):
-        logits, state = lm.step(ids, state)
-        log_p = log_softmax(logits)
-        choice = _draw(log_p, rng, temperature, top_k, allow_end=position >= min_length)
-        log_prob[rows] += log_p[np.arange(len(rows)), choice]
-        ended = choice == 0
-        done.extend((int(r), position) for r in rows[ended])
-        keep = ~ended if position < max_length else np.zeros_like(ended)
-        letters[rows[keep], min(position, max_length - 1)] = choice[keep]
-        rows, ids = rows[keep], choice[keep]
-        state = [(h[keep], c[keep]) for h, c in state]
-        if not len(rows):
-            break
-    done.sort()
-    return [Sample(alphabet.decode(letters[r, :length]), float(log_prob[r])) for r, length in done]
+class _RoundSampler:
+    """Draws rounds of independent samples under fixed sampling settings."""
+
+    def __init__(
+        self,
+        lm: NumpyLSTM,
+        alphabet: Alphabet,
+        temperature: float,
+        top_k: int | None,
+        prefix_ids: list[int],
+        min_length: int,
+        max_length: int,
+    ) -> None:
+        self.lm = lm
+        self.temperature = temperature
+        self.top_k = top_k if top_k is not None and top_k < lm.vocab_size else None
+        self.min_length = min_length
+        self.max_length = max_length
+        # Symbol id -> character; id 0 (end marker, also padding) becomes NUL, which
+        # numpy strips from the end of fixed-width strings.
+        self.chars = np.array(["\0", *alphabet.symbols[1:]], dtype="U1")
+        # The prefix is shared by every sample: run it once, on one row.
+        self.letters = np.zeros((1, max_length), np.min_scalar_type(len(alphabet)))
+        self.letters[0, : len(prefix_ids)] = prefix_ids
+        self.start = len(prefix_ids)
+        self.state = lm.initial_state(1)
+        self.ids = np.zeros(1, np.intp)
+        self.log_prob = 0.0
+        for symbol in prefix_ids:
+            logits, self.state = lm.step(self.ids, self.state)
+            self.log_prob += float(log_softmax(logits)[0, symbol])
+            self.ids = np.full(1, symbol, np.intp)
+
+    def __call__(self, size: int, rng: np.random.Generator, distinct: bool) -> tuple[list[str], list[float]]:
+        """Names and log-probs of ``size`` independent samples in the order drawn (each
+        name once, at its first occurrence, if ``distinct``); over-long ones dropped."""
+        names, counts, log_probs = self._tree(size, rng)
+        order = rng.permutation(np.repeat(np.arange(len(names)), counts))
+        if distinct:
+            _, first = np.unique(order, return_index=True)
+            order = order[np.sort(first)]
+        return names[order].tolist(), log_probs[order].tolist()
+
+    def _tree(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw ``size`` samples; return each distinct name, its count and log-prob."""
+        lm = self.lm
+        ids, state, letters = self.ids, self.state, self.letters
+        counts = np.array([size], np.int64)
+        log_prob = np.array([self.log_prob])
+        done_letters, done_counts, done_log_probs = [], [], []
+        for position in range(self.start, self.max_length + 1):
+            logits, state = _step(lm, ids, state)
+            log_p = log_softmax(logits)
+            children = self._split(log_p, counts, position, rng)
+            ended = np.flatnonzero(children[:, 0])
+            done_letters.append(letters[ended])
+            done_counts.append(children[ended, 0])
+            done_log_probs.append(log_prob[ended] + log_p[ended, 0])
+            if position == self.max_length:
+                break  # letters beyond the maximum length: those samples are dropped
+            rows, symbols = np.nonzero(children[:, 1:])
+            if not len(rows):
+                break
+            symbols += 1
+            counts = children[rows, symbols]
+            log_prob = log_prob[rows] + log_p[rows, symbols]
+            letters = letters[rows]
+            letters[:, position] = symbols
+            ids = symbols
+            state = [(h[rows], c[rows]) for h, c in state]
+        codes = np.concatenate(done_letters)
+        names = self.chars[codes].view(f"U{self.max_length}").ravel()
+        return names, np.concatenate(done_counts), np.concatenate(done_log_probs)
+
+    def _split(
+        self, log_p: np.ndarray, counts: np.ndarray, position: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """How each row's samples divide among the next symbols: [rows, vocab] counts."""
+        weights = log_p if self.temperature == 1 else log_p / self.temperature
+        if position < self.min_length or self.top_k is not None:
+            weights = weights.copy()
+            if position < self.min_length:
+                weights[:, 0] = -np.inf
+            if self.top_k is not None:
+                kth = np.partition(weights, -self.top_k, axis=1)[:, -self.top_k, None]
+                weights[weights < kth] = -np.inf
+        probs = np.exp(weights - weights.max(axis=1, keepdims=True), dtype=np.float64)
+        probs /= probs.sum(axis=1, keepdims=True)
+        children = np.zeros(probs.shape, np.int64)
+        single = counts == 1
+        if single.all():
+            children[np.arange(len(counts)), _categorical(probs, rng)] = 1
+        else:
+            one = np.flatnonzero(single)
+            children[one, _categorical(probs[one], rng)] = 1
+            many = np.flatnonzero(~single)
+            children[many] = rng.multinomial(counts[many], probs[many])
+        return children
 
 
-def _draw(
-    log_p: np.ndarray,
-    rng: np.random.Generator,
-    temperature: float,
-    top_k: int | None,
-    allow_end: bool,
-) -> np.ndarray:
-    """Sample one symbol per row from tempered, optionally top-k-truncated log-probs."""
-    scaled = log_p / temperature if temperature != 1 else log_p.copy()
-    if not allow_end:
-        scaled[:, 0] = -np.inf
-    if top_k is not None and top_k < scaled.shape[1]:
-        kth = np.partition(scaled, -top_k, axis=1)[:, -top_k, None]
-        scaled[scaled < kth] = -np.inf
-    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+def _categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of normalized probabilities (inverse CDF)."""
     cdf = np.cumsum(probs, axis=1)
-    u = rng.random(len(cdf))[:, None] * cdf[:, -1:]
-    return np.minimum((cdf < u).sum(axis=1), cdf.shape[1] - 1)
+    u = rng.random((len(cdf), 1)) * cdf[:, -1:]
+    # The first symbol whose cumulative probability exceeds u: never a zero-probability one.
+    return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+
+
+def _step(lm: NumpyLSTM, ids: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+    """:meth:`NumpyLSTM.step` over at most :data:`STEP_ROWS` rows at a time."""
+    if len(ids) <= STEP_ROWS:
+        return lm.step(ids, state)
+    parts = [
+        lm.step(ids[s : s + STEP_ROWS], [(h[s : s + STEP_ROWS], c[s : s + STEP_ROWS]) for h, c in state])
+        for s in range(0, len(ids), STEP_ROWS)
+    ]
+    logits = np.concatenate([p[0] for p in parts])
+    new_state = [
+        (np.concatenate([p[1][k][0] for p in parts]), np.concatenate([p[1][k][1] for p in parts]))
+        for k in range(len(state))
+    ]
+    return logits, new_state
