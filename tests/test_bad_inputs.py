@@ -171,7 +171,7 @@ CASES = [
     ("generate-no-weights", ["generate", "-m", "noweights"], FAILURE, "noweights/weights.npz: missing"),
     ("generate-nan-weights", ["generate", "-m", "nanweights"], FAILURE, "not finite numbers"),
     # blend
-    ("blend-one-word", ["blend", "Brad", *M], USAGE, "Missing argument 'WORD2'"),
+    ("blend-one-word", ["blend", "Brad", *M], USAGE, "WORD2"),
     ("blend-empty-word", ["blend", "", "Angelina", *M], FAILURE, "cannot blend an empty word"),
     ("blend-digit", ["blend", "Bob1", "Alice", *M], FAILURE, "'Bob1' has"),
     ("blend-top-zero", ["blend", "Brad", "Angelina", *M, "--top", "0"], USAGE, "0 is not in the range x>=1"),
