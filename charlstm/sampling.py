@@ -113,12 +113,9 @@ class _RoundSampler:
         self.top_k = top_k if top_k is not None and top_k < lm.vocab_size else None
         self.min_length = min_length
         self.max_length = max_length
-        # Symbol id -> character; id 0 (end marker, also padding) becomes NUL, which
-        # numpy strips from the end of fixed-width strings.
-        self.chars = np.array(["\0", *alphabet.symbols[1:]], dtype="U1")
+        self.chars = np.array(alphabet.symbols, dtype="U1")  # symbol id -> character
         # The prefix is shared by every sample: run it once, on one row.
-        self.letters = np.zeros((1, max_length), np.min_scalar_type(len(alphabet)))
-        self.letters[0, : len(prefix_ids)] = prefix_ids
+        self.letters = np.array([prefix_ids], np.min_scalar_type(len(alphabet)))
         self.start = len(prefix_ids)
         self.state = lm.initial_state(1)
         self.ids = np.zeros(1, np.intp)
@@ -144,15 +141,16 @@ class _RoundSampler:
         ids, state, letters = self.ids, self.state, self.letters
         counts = np.array([size], np.int64)
         log_prob = np.array([self.log_prob])
-        done_letters, done_counts, done_log_probs = [], [], []
-        for position in range(self.start, self.max_length + 1):
+        done_names, done_counts, done_log_probs = [], [], []
+        for position in range(self.start, self.max_length + 1):  # letters so far
             logits, state = _step(lm, ids, state)
             log_p = log_softmax(logits)
             children = self._split(log_p, counts, position, rng)
             ended = np.flatnonzero(children[:, 0])
-            done_letters.append(letters[ended])
-            done_counts.append(children[ended, 0])
-            done_log_probs.append(log_prob[ended] + log_p[ended, 0])
+            if len(ended):
+                done_names.append(self.chars[letters[ended]].view(f"U{position}").ravel())
+                done_counts.append(children[ended, 0])
+                done_log_probs.append(log_prob[ended] + log_p[ended, 0])
             if position == self.max_length:
                 break  # letters beyond the maximum length: those samples are dropped
             rows, symbols = np.nonzero(children[:, 1:])
@@ -161,27 +159,31 @@ class _RoundSampler:
             symbols += 1
             counts = children[rows, symbols]
             log_prob = log_prob[rows] + log_p[rows, symbols]
-            letters = letters[rows]
-            letters[:, position] = symbols
-            ids = symbols
+            grown = np.empty((len(rows), position + 1), letters.dtype)
+            grown[:, :position] = letters[rows]
+            grown[:, position] = symbols
+            letters, ids = grown, symbols
             state = [(h[rows], c[rows]) for h, c in state]
-        codes = np.concatenate(done_letters)
-        names = self.chars[codes].view(f"U{self.max_length}").ravel()
-        return names, np.concatenate(done_counts), np.concatenate(done_log_probs)
+        if not done_names:
+            return np.array([], "U1"), np.array([], np.int64), np.array([])
+        return np.concatenate(done_names), np.concatenate(done_counts), np.concatenate(done_log_probs)
 
     def _split(
         self, log_p: np.ndarray, counts: np.ndarray, position: int, rng: np.random.Generator
     ) -> np.ndarray:
         """How each row's samples divide among the next symbols: [rows, vocab] counts."""
-        weights = log_p if self.temperature == 1 else log_p / self.temperature
-        if position < self.min_length or self.top_k is not None:
-            weights = weights.copy()
-            if position < self.min_length:
-                weights[:, 0] = -np.inf
-            if self.top_k is not None:
-                kth = np.partition(weights, -self.top_k, axis=1)[:, -self.top_k, None]
-                weights[weights < kth] = -np.inf
-        probs = np.exp(weights - weights.max(axis=1, keepdims=True), dtype=np.float64)
+        weights = log_p.astype(np.float64)
+        if position < self.min_length:
+            weights[:, 0] = -np.inf
+        if self.top_k is not None:
+            kth = np.partition(weights, -self.top_k, axis=1)[:, -self.top_k, None]
+            weights[weights < kth] = -np.inf
+        # Shift the likeliest allowed symbol to 0 before tempering: however small the
+        # temperature, it keeps probability 1 rather than 0 / 0.
+        weights -= weights.max(axis=1, keepdims=True)
+        if self.temperature != 1:
+            weights /= self.temperature
+        probs = np.exp(weights)
         probs /= probs.sum(axis=1, keepdims=True)
         children = np.zeros(probs.shape, np.int64)
         single = counts == 1

@@ -102,6 +102,13 @@ def test_top_k_one_is_greedy() -> None:
     assert result.exit_code == 1 and "could only produce 1 of 2" in result.stderr
 
 
+def test_extreme_temperatures_and_lengths_still_give_names() -> None:
+    greedy = generate("--n", "3", "--temperature", "1e-300", "--min-length", "9", "--allow-duplicates")
+    assert len(set(greedy)) == 1 and len(greedy[0]) >= 9
+    assert len(generate("--n", "5", "--temperature", "1e300", "--seed", "1")) == 5
+    assert len(generate("--n", "5", "--temperature", "3", "--max-length", "1000000", "--seed", "1")) == 5
+
+
 def test_allow_duplicates_repeats_likely_names() -> None:
     names = generate("--n", "3000", "--allow-duplicates", "--temperature", "0.5", "--seed", "4")
     assert len(names) == 3000
