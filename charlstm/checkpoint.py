@@ -75,6 +75,18 @@ def _remove(tmp: Path | None) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def remove_temp_files(model_dir: str | Path) -> int:
+    """Delete the temporary files a killed save left in ``model_dir``; return how many.
+
+    Call it only while holding the directory's training lock, when no save can be
+    under way.
+    """
+    stale = [p for p in Path(model_dir).rglob(".*.tmp*") if p.is_file()]
+    for tmp in stale:
+        _remove(tmp)
+    return len(stale)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Atomically write ``data`` as indented JSON."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"

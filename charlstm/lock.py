@@ -4,8 +4,9 @@ A run holds an exclusive ``flock`` on ``DIR/.lock`` and writes its process id in
 The kernel drops the lock when the process ends, however it ends, so a lock left by a
 killed run is never in force: the next run takes the file over (with a warning that
 names the gone process). A second run while the first lives is refused at once with a
-message naming the holder. Readers (``generate``, ``blend``, ...) take no lock: every
-file is renamed into place whole, so they always see the last complete checkpoint.
+message naming the holder. Taking the lock also clears temporary files that a killed
+save left behind. Readers (``generate``, ``blend``, ...) take no lock: every file is
+renamed into place whole, so they always see the last complete checkpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from charlstm.checkpoint import remove_temp_files
 from charlstm.errors import CharlstmError
 
 LOCK_FILE = ".lock"
@@ -28,7 +30,7 @@ LOCK_FILE = ".lock"
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_held: dict[Path, int] = {}  # directories this process holds, with nesting depth
+_held: set[Path] = set()  # directories this process holds
 
 
 def _warn(message: str) -> None:
@@ -46,11 +48,7 @@ def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -
     path = Path(model_dir)
     key = path.resolve()
     if key in _held:
-        _held[key] += 1
-        try:
-            yield path
-        finally:
-            _held[key] -= 1
+        yield path
         return
     created = not path.exists()
     try:
@@ -61,11 +59,14 @@ def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -
         raise CharlstmError(f"{path}: cannot create the model directory: {exc.strerror or exc}") from exc
     lock_path = path / LOCK_FILE
     fd = _acquire(lock_path, warn)
-    _held[key] = 1
+    _held.add(key)
     try:
+        removed = remove_temp_files(path)
+        if removed:
+            warn(f"warning: {path}: removed {removed} temporary file(s) left by an interrupted save")
         yield path
     finally:
-        del _held[key]
+        _held.discard(key)
         with contextlib.suppress(OSError):
             lock_path.unlink()  # before closing, so the file never names a free lock
         os.close(fd)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NAMES
+from conftest import NAMES, write_random_model
 
 from charlstm import checkpoint as ckpt
 from charlstm.cli import cli
@@ -58,6 +58,20 @@ def test_lock_is_reentrant_within_a_process(tmp_path: Path) -> None:
     with lock_model_dir(tmp_path), lock_model_dir(tmp_path / "sub" / ".."):
         assert (tmp_path / LOCK_FILE).exists()
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_taking_the_lock_clears_temp_files_of_a_killed_save(tmp_path: Path) -> None:
+    write_random_model(tmp_path)
+    (tmp_path / ckpt.STATE_DIR).mkdir()
+    leftovers = [tmp_path / ".weights.npz.k2j4.tmp", tmp_path / ckpt.STATE_DIR / ".latest.keras.x1.tmp.keras"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    kept = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p not in leftovers}
+    warnings: list[str] = []
+    with lock_model_dir(tmp_path, warn=warnings.append):
+        assert not any(p.exists() for p in leftovers)
+    assert warnings == [f"warning: {tmp_path}: removed 2 temporary file(s) left by an interrupted save"]
+    assert {p: p.read_bytes() for p in kept} == kept
 
 
 def test_decorated_function_runs_holding_the_lock(tmp_path: Path) -> None:
