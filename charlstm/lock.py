@@ -58,18 +58,20 @@ def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -
     except OSError as exc:
         raise CharlstmError(f"{path}: cannot create the model directory: {exc.strerror or exc}") from exc
     lock_path = path / LOCK_FILE
-    fd = _acquire(lock_path, warn)
-    _held.add(key)
+    fd: int | None = None
     try:
+        fd = _acquire(lock_path, warn)
+        _held.add(key)
         removed = remove_temp_files(path)
         if removed:
             warn(f"warning: {path}: removed {removed} temporary file(s) left by an interrupted save")
         yield path
     finally:
-        _held.discard(key)
-        with contextlib.suppress(OSError):
-            lock_path.unlink()  # before closing, so the file never names a free lock
-        os.close(fd)
+        if fd is not None:
+            _held.discard(key)
+            with contextlib.suppress(OSError):
+                lock_path.unlink()  # before closing, so the file never names a free lock
+            os.close(fd)
         if created:
             with contextlib.suppress(OSError):
                 path.rmdir()

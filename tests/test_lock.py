@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -89,6 +90,27 @@ def test_a_file_cannot_be_locked_as_a_model_directory(tmp_path: Path) -> None:
     with pytest.raises(CharlstmError, match="is a file, expected a model directory"):
         with lock_model_dir(tmp_path / "file"):
             pass
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("mkdir", "cannot create the model directory: Permission denied"),
+        ("open", "cannot create the lock file"),
+    ],
+)
+def test_permission_denied_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, message: str
+) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(*((Path, "mkdir") if target == "mkdir" else (os, "open")), denied)
+    with pytest.raises(CharlstmError, match=message):
+        with lock_model_dir(tmp_path / "model"):
+            pass
+    monkeypatch.undo()
+    assert not (tmp_path / "model").exists()
 
 
 def test_a_leftover_empty_lock_file_is_taken_silently(tmp_path: Path) -> None:
