@@ -115,8 +115,9 @@ def _acquire(lock_path: Path, warn: Callable[[str], None]) -> int:
     previous = _holder(fd)
     if previous and previous != os.getpid():
         warn(f"warning: {lock_path}: taking over the lock of process {previous}, which is gone")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with contextlib.suppress(OSError):  # on a full disk the lock holds without the pid
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 

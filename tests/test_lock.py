@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import signal
@@ -111,6 +112,20 @@ def test_permission_denied_is_a_clear_error(
             pass
     monkeypatch.undo()
     assert not (tmp_path / "model").exists()
+
+
+def test_a_full_disk_still_locks_without_the_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", disk_full)
+    with lock_model_dir(tmp_path):
+        fd = os.open(tmp_path / LOCK_FILE, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
 
 
 def test_a_leftover_empty_lock_file_is_taken_silently(tmp_path: Path) -> None:
