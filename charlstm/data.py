@@ -58,14 +58,18 @@ def read_text(path: str | Path) -> str:
         raise CharlstmError(f"{p}: no such file")
     if p.is_dir():
         raise CharlstmError(f"{p}: is a directory, expected a text file with one name per line")
+    chunks: list[bytes] = []
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:  # in chunks, so that /dev/zero or a huge binary fails fast
+            while chunk := fh.read(1 << 20):
+                if not chunks and chunk.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    raise CharlstmError(f"{p}: is UTF-16 text; save it as UTF-8")
+                if b"\0" in chunk:
+                    raise CharlstmError(f"{p}: looks like a binary file, expected UTF-8 text")
+                chunks.append(chunk)
     except OSError as exc:
-        raise CharlstmError(f"{p}: cannot read: {exc.strerror}") from exc
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise CharlstmError(f"{p}: is UTF-16 text; save it as UTF-8")
-    if b"\0" in raw:
-        raise CharlstmError(f"{p}: looks like a binary file, expected UTF-8 text")
+        raise CharlstmError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    raw = b"".join(chunks)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -88,6 +88,11 @@ def test_unreadable_files_raise_clear_errors(tmp_path: Path, raw: bytes, message
         load(tmp_path, raw)
 
 
+def test_an_endless_binary_stream_fails_at_once() -> None:
+    with pytest.raises(CharlstmError, match="looks like a binary file"):
+        load_names("/dev/zero", ALPHABET)
+
+
 def test_missing_path_and_directory(tmp_path: Path) -> None:
     with pytest.raises(CharlstmError, match="no such file"):
         load_names(tmp_path / "missing.txt", ALPHABET)
