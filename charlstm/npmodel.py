@@ -16,6 +16,8 @@ import numpy as np
 
 State = list[tuple[np.ndarray, np.ndarray]]
 
+STEP_ROWS = 16384  # rows per step at most: bounds memory, keeps arrays in cache
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-probabilities along the last axis, computed stably."""
@@ -84,7 +86,26 @@ class NumpyLSTM:
         ]
 
     def step(self, ids: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """Feed one symbol per row; return next-symbol logits and the new state."""
+        """Feed one symbol per row; return next-symbol logits and the new state.
+
+        Large batches run :data:`STEP_ROWS` rows at a time, which bounds the memory
+        of the gate pre-activations.
+        """
+        if len(ids) <= STEP_ROWS:
+            return self._step(ids, state)
+        parts = [
+            self._step(
+                ids[s : s + STEP_ROWS], [(h[s : s + STEP_ROWS], c[s : s + STEP_ROWS]) for h, c in state]
+            )
+            for s in range(0, len(ids), STEP_ROWS)
+        ]
+        new_state = [
+            (np.concatenate([p[1][k][0] for p in parts]), np.concatenate([p[1][k][1] for p in parts]))
+            for k in range(len(state))
+        ]
+        return np.concatenate([p[0] for p in parts]), new_state
+
+    def _step(self, ids: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         new_state: State = []
         x = ids
         with np.errstate(over="ignore"):  # exp overflows to inf: the gate is then 0
@@ -121,26 +142,39 @@ class NumpyLSTM:
             out[:, t], state = self.step(ids[:, t], state)
         return out
 
-    def sequence_log_probs(self, sequences: Sequence[Sequence[int]], chunk: int = 4096) -> list[np.ndarray]:
+    def sequence_log_probs(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Log-probability of each symbol after the first, for every sequence.
 
-        Sequences of equal length run together in batches of up to ``chunk`` rows, so
-        nothing is padded and memory stays bounded.
+        All sequences advance together, one step per position, and sequences that
+        share a prefix share its row: each distinct prefix is computed once (every
+        sequence starts with the same end marker; blend candidates share far more).
         """
-        result: list[np.ndarray] = [np.empty(0, np.float32)] * len(sequences)
-        by_length: dict[int, list[int]] = {}
-        for index, seq in enumerate(sequences):
-            by_length.setdefault(len(seq), []).append(index)
-        for length, group in by_length.items():
-            if length < 2:
-                continue
-            for start in range(0, len(group), chunk):
-                indices = group[start : start + chunk]
-                ids = np.array([sequences[i] for i in indices], dtype=np.int64)
-                lp = log_softmax(self.logits(ids[:, :-1]))
-                picked = np.take_along_axis(lp, ids[:, 1:, None], axis=2)[:, :, 0]
-                for row, index in enumerate(indices):
-                    result[index] = picked[row]
+        result = [np.empty(0, np.float32)] * len(sequences)
+        lengths = np.array([len(seq) for seq in sequences], np.intp)
+        order = np.flatnonzero(lengths >= 2)
+        if not len(order):
+            return result
+        order = order[np.argsort(-lengths[order], kind="stable")]  # longest first
+        lengths = lengths[order]
+        flat = np.fromiter(
+            (symbol for i in order for symbol in sequences[i]), np.intp, count=int(lengths.sum())
+        )
+        starts = np.r_[0, np.cumsum(lengths)[:-1]]
+        out_starts = starts - np.arange(len(order))  # each sequence predicts len - 1 symbols
+        out = np.empty(len(flat) - len(order), np.float32)
+        node = np.zeros(len(order), np.intp)  # state row of each sequence's prefix
+        state = self.initial_state(1)
+        for t in range(int(lengths[0]) - 1):
+            k = int(np.count_nonzero(lengths >= t + 2))  # sequences still predicting
+            current, following = flat[starts[:k] + t], flat[starts[:k] + t + 1]
+            prefixes, node[:k] = np.unique(node[:k] * self.input_size + current, return_inverse=True)
+            parents = prefixes // self.input_size
+            logits, state = self.step(
+                prefixes % self.input_size, [(h[parents], c[parents]) for h, c in state]
+            )
+            out[out_starts[:k] + t] = log_softmax(logits)[node[:k], following]
+        for rank, index in enumerate(order):
+            result[index] = out[out_starts[rank] : out_starts[rank] + lengths[rank] - 1]
         return result
 
 

@@ -21,7 +21,6 @@ from charlstm.npmodel import NumpyLSTM, log_softmax
 
 ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 INITIAL_YIELD = 0.5  # first guess of the fraction of samples that are new names
-STEP_ROWS = 16384  # rows per LSTM step call: bounds memory, keeps arrays in cache
 ROUNDS_WITHOUT_NEW = 5  # give up after this many rounds that add no name
 
 
@@ -143,7 +142,7 @@ class _RoundSampler:
         log_prob = np.array([self.log_prob])
         done_names, done_counts, done_log_probs = [], [], []
         for position in range(self.start, self.max_length + 1):  # letters so far
-            logits, state = _step(lm, ids, state)
+            logits, state = lm.step(ids, state)
             log_p = log_softmax(logits)
             children = self._split(log_p, counts, position, rng)
             ended = np.flatnonzero(children[:, 0])
@@ -203,19 +202,3 @@ def _categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     u = rng.random((len(cdf), 1)) * cdf[:, -1:]
     # The first symbol whose cumulative probability exceeds u: never a zero-probability one.
     return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
-
-
-def _step(lm: NumpyLSTM, ids: np.ndarray, state: list) -> tuple[np.ndarray, list]:
-    """:meth:`NumpyLSTM.step` over at most :data:`STEP_ROWS` rows at a time."""
-    if len(ids) <= STEP_ROWS:
-        return lm.step(ids, state)
-    parts = [
-        lm.step(ids[s : s + STEP_ROWS], [(h[s : s + STEP_ROWS], c[s : s + STEP_ROWS]) for h, c in state])
-        for s in range(0, len(ids), STEP_ROWS)
-    ]
-    logits = np.concatenate([p[0] for p in parts])
-    new_state = [
-        (np.concatenate([p[1][k][0] for p in parts]), np.concatenate([p[1][k][1] for p in parts]))
-        for k in range(len(state))
-    ]
-    return logits, new_state

@@ -67,12 +67,24 @@ def test_saturated_gates_stay_exact_and_silent() -> None:
 
 
 def test_sequence_log_probs_pick_each_next_symbol() -> None:
-    lm = NumpyLSTM.from_arrays(random_arrays((10,)))
-    sequences = [[0, 1, 2, 0], [0, 5, 0], [0, 3, 4, 0], [0, 0]]
-    result = lm.sequence_log_probs(sequences, chunk=1)
+    """Shared prefixes, repeats, different lengths and too-short sequences, in any order."""
+    lm = NumpyLSTM.from_arrays(random_arrays((10, 6)))
+    sequences = [[0, 1, 2, 0], [0, 5, 0], [0, 1, 2, 3, 4, 0], [0, 0], [0], [], [0, 1, 2, 0], [0, 1, 9, 0]]
+    result = lm.sequence_log_probs(sequences)
+    assert len(result) == len(sequences)
     for seq, lp in zip(sequences, result, strict=True):
-        expected = log_softmax(lm.logits(np.array([seq[:-1]])))[0, np.arange(len(seq) - 1), seq[1:]]
-        np.testing.assert_allclose(lp, expected, atol=1e-6)
+        assert lp.shape == (max(len(seq) - 1, 0),)
+        if len(seq) >= 2:
+            expected = log_softmax(lm.logits(np.array([seq[:-1]])))[0, np.arange(len(seq) - 1), seq[1:]]
+            np.testing.assert_allclose(lp, expected, atol=1e-6)
+
+
+def test_large_batches_step_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    lm = NumpyLSTM.from_arrays(random_arrays((7,)))
+    ids = np.random.default_rng(4).integers(0, VOCAB, (50, 5))
+    whole = lm.logits(ids)
+    monkeypatch.setattr("charlstm.npmodel.STEP_ROWS", 8)
+    np.testing.assert_allclose(lm.logits(ids), whole, atol=1e-6)
 
 
 @pytest.mark.parametrize(
