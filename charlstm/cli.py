@@ -216,12 +216,35 @@ def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Below 1: safer, commoner names; above 1: wilder ones.",
 )
-@click.option("--top-k", type=click.IntRange(min=1), help="Sample only among the K likeliest next letters.")
-@click.option("--prefix", default="", callback=_letters, help="Names start with these letters.")
-@click.option("--min-length", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--max-length", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    help="Sample only among the K likeliest next symbols (letters and end of name).",
+)
+@click.option(
+    "--prefix",
+    default="",
+    callback=_letters,
+    help="Names start with these letters (case and accents folded).",
+)
+@click.option(
+    "--min-length",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Fewest letters per name, prefix included.",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Most letters per name; longer samples are discarded.",
+)
 @click.option("--unique/--allow-duplicates", default=True, show_default=True, help="Print each name once.")
-@click.option("--novel", is_flag=True, help="Skip names the model was trained on.")
+@click.option(
+    "--novel", is_flag=True, help="Skip the names the model was trained on (its training-names.txt)."
+)
 @click.option("--seed", type=SEED, help="Random seed: the same seed gives the same names.")
 @json_option
 def generate(
@@ -237,7 +260,11 @@ def generate(
     seed: int | None,
     as_json: bool,
 ) -> None:
-    """Print new names sampled from a model, one per line.
+    """Print exactly N names sampled from a model, one per line.
+
+    If the options leave the model unable to produce N (distinct) names, it fails
+    with an error rather than print fewer. With --json each line is an object with
+    the name and its log-probability in nats under the model (at temperature 1).
 
     \b
     Examples:
