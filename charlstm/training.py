@@ -1,13 +1,25 @@
-"""Training: input pipeline, Keras callbacks, checkpoints and resume."""
+"""Training: input pipeline, Keras callbacks, checkpoints, signals and resume.
+
+The batches are a pure function of (seed, epoch): epoch ``e`` shuffles the names
+with ``default_rng([seed, e])``, groups them by length (so no batch needs padding)
+and shuffles the batch order. Training consumes one endless stream of these batches
+and the state checkpoint records how many it has used, so a resumed run sees exactly
+the batches an uninterrupted run would have seen next.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import json
 import math
+import shlex
+import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +35,13 @@ from charlstm.npmodel import NumpyLSTM
 from charlstm.sampling import sample_names
 
 Log = Callable[[str], None]
+
+STATE_FILE = "state.json"
+STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
+# Options a resumed run keeps from the saved run unless given again. The time limit
+# is not among them: it is a budget for one invocation.
+_INHERITED = ("epochs", "batch_size", "learning_rate", "val_fraction", "val_file", "seed", "patience",
+              "clipnorm", "max_name_length", "strict", "lr_schedule")  # fmt: skip
 
 
 def _stderr(message: str) -> None:
@@ -45,7 +64,10 @@ class TrainOptions:
     max_name_length: int = DEFAULT_MAX_LENGTH
     strict: bool = False
     time_limit: float | None = None
+    lr_schedule: str = "plateau"
     samples_per_epoch: int = 5
+    tensorboard: str | None = None
+    state_interval: float = STATE_INTERVAL
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -53,52 +75,79 @@ class TrainOptions:
         return data
 
 
-def make_dataset(names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None):
-    """A tf.data pipeline of (inputs, targets) id batches, grouped by length.
+class BatchPlan:
+    """Same-length batches of (input ids, target ids), reproducible per epoch.
 
-    The corpus stays a flat int8 array; names of similar length are batched together
-    so padding is small, inputs pad with the end marker and targets with -1 (ignored
-    by the loss). ``seed=None`` means no shuffling (validation).
+    The corpus stays one flat int8 array plus offsets; a batch is gathered from it
+    only when it is needed. ``seed=None`` keeps file order and makes no shuffle
+    (validation).
     """
-    import tensorflow as tf
 
-    flat, lengths = encode_names(names, alphabet)
-    boundaries = list(range(3, int(lengths.max()) + 1))
-    counts = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
-    n_batches = int(sum(math.ceil(c / batch_size) for c in counts))
-    ds = tf.data.Dataset.from_tensor_slices(tf.RaggedTensor.from_row_lengths(flat, lengths))
-    if seed is not None:
-        ds = ds.shuffle(len(lengths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda s: (tf.cast(s[:-1], tf.int32), tf.cast(s[1:], tf.int32)))
-    ds = ds.bucket_by_sequence_length(
-        lambda x, y: tf.shape(x)[0],
-        boundaries,
-        [batch_size] * (len(boundaries) + 1),
-        padding_values=(0, -1),
-    )
-    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    def __init__(self, names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None) -> None:
+        self.flat, lengths = encode_names(names, alphabet)
+        self.lengths = lengths
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.seed, self.batch_size = seed, batch_size
+        self.groups = [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+        self.n_batches = sum(math.ceil(len(g) / batch_size) for g in self.groups)
+        self.symbols = int(lengths.sum()) - len(lengths)  # predicted symbols per epoch
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The name indices of each batch of ``epoch``, in training order."""
+        rng = None if self.seed is None else np.random.default_rng([self.seed, epoch])
+        out = []
+        for group in self.groups:
+            group = group if rng is None else rng.permutation(group)
+            out.extend(group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size))
+        if rng is not None:
+            out = [out[i] for i in rng.permutation(len(out))]
+        return out
+
+    def arrays(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (all symbols but the last) and targets (all but the first)."""
+        length = int(self.lengths[indices[0]])
+        seqs = self.flat[self.starts[indices][:, None] + np.arange(length)].astype(np.int32)
+        return seqs[:, :-1], seqs[:, 1:]
+
+    def stream(self, step: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every batch from global batch number ``step`` on, epoch after epoch."""
+        epoch, skip = divmod(step, self.n_batches)
+        while True:
+            for indices in self.batches(epoch)[skip:]:
+                yield self.arrays(indices)
+            epoch, skip = epoch + 1, 0
+
+    def dataset(self, step: int | None = 0):
+        """A tf.data view: the endless stream from ``step``, or one pass if ``step`` is None."""
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, None), tf.int32)
+        if step is None:
+            ds = tf.data.Dataset.from_generator(
+                lambda: (self.arrays(b) for b in self.batches(0)), output_signature=(spec, spec)
+            ).apply(tf.data.experimental.assert_cardinality(self.n_batches))
+        else:
+            ds = tf.data.Dataset.from_generator(lambda: self.stream(step), output_signature=(spec, spec))
+        return ds.prefetch(4)
+
+
+def _learning_rate(model: keras.Model) -> float:
+    """The optimizer's learning rate now."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 class EpochReport(keras.callbacks.Callback):
     """Logs one line per epoch (NLL in nats and bits, speed) and a few sampled names.
 
-    Keras prints no per-epoch summary in a form fit for reading at a glance, nor
-    samples, so this small callback does both. It also adds ``symbols_per_sec`` to
-    the epoch logs, which CSVLogger then records.
+    It also adds ``symbols_per_sec`` and ``learning_rate`` to the epoch logs, which
+    the history then records.
     """
 
     def __init__(
-        self, alphabet: Alphabet, train_symbols: int, known: set[str], opts: TrainOptions, log: Log
+        self, alphabet: Alphabet, plan: BatchPlan, known: set[str], opts: TrainOptions, log: Log
     ) -> None:
         super().__init__()
-        self.alphabet, self.train_symbols, self.known, self.opts, self.log = (
-            alphabet,
-            train_symbols,
-            known,
-            opts,
-            log,
-        )
+        self.alphabet, self.plan, self.known, self.opts, self.log = alphabet, plan, known, opts, log
         self.rng = np.random.default_rng(opts.seed)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -106,18 +155,19 @@ class EpochReport(keras.callbacks.Callback):
         self.seen_batches = 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.seen_batches = batch + 1
+        self.seen_batches += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        steps = self.params.get("steps") or self.seen_batches or 1
-        logs["symbols_per_sec"] = self.train_symbols * min(self.seen_batches / steps, 1.0) / elapsed
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        logs["symbols_per_sec"] = self.plan.symbols * self.seen_batches / self.plan.n_batches / elapsed
+        logs["learning_rate"] = _learning_rate(self.model)
         line = f"epoch {epoch + 1}: train {logs['nll']:.4f} nats ({logs['bpc']:.3f} bits)"
         if "val_nll" in logs:
             line += f"  val {logs['val_nll']:.4f} nats ({logs['val_bpc']:.3f} bits)"
         line += f"  lr {logs['learning_rate']:.2g}  {logs['symbols_per_sec']:,.0f} symbols/s"
+        if self.seen_batches < self.plan.n_batches:
+            line += f"  ({self.seen_batches}/{self.plan.n_batches} batches)"
         self.log(line)
         if self.opts.samples_per_epoch:
             lm = NumpyLSTM.from_arrays(export_weights(self.model))
@@ -127,40 +177,52 @@ class EpochReport(keras.callbacks.Callback):
             self.log("  samples: " + ", ".join(shown))
 
 
-class Checkpointer(keras.callbacks.Callback):
-    """Writes the best model and the latest training state, atomically, every epoch.
+_STATE_KEYS = ("wait", "best", "cooldown_counter")
 
-    Keras' ModelCheckpoint and BackupAndRestore write their files in place, so a
-    crash mid-write leaves a truncated file where the good one was; and neither
-    records the early-stopping and learning-rate schedule state that an exact resume
-    needs. This callback saves through :func:`charlstm.checkpoint.atomic_write`.
+
+def _callback_state(cb: keras.callbacks.Callback) -> dict:
+    values = {k: getattr(cb, k, None) for k in _STATE_KEYS}
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves the best model every epoch and the training state at least every interval.
+
+    Keras' ModelCheckpoint, BackupAndRestore and CSVLogger write in place, so a kill
+    mid-write leaves a truncated file, and none records the early-stopping and
+    plateau counters an exact resume needs. Here every file goes through
+    :func:`charlstm.checkpoint.atomic_write`. The state is a Keras file named by its
+    step plus ``state.json`` naming it, written in that order, so the pair is always
+    consistent; older state files are removed afterwards.
     """
 
-    def __init__(self, model_dir: Path, meta: dict, monitor: str, state: dict, stateful: list) -> None:
+    def __init__(
+        self, model_dir: Path, meta: dict, monitor: str, state: dict, stateful: list, interval: float
+    ) -> None:
         super().__init__()
-        self.dir, self.meta, self.monitor, self.state, self.stateful = (
-            model_dir,
-            meta,
-            monitor,
-            state,
-            stateful,
-        )
+        self.dir, self.meta, self.monitor, self.state = model_dir, meta, monitor, state
+        self.stateful, self.interval = stateful, interval
+        self.save_seconds = 0.0  # how long the last epoch-end save took
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.last_save = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.state["step"] += 1
+        if time.monotonic() - self.last_save >= self.interval:
+            self.save_state()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        started = time.monotonic()
         logs = dict(logs or {})
         current = float(logs.get(self.monitor, math.inf))
-        record = {k: float(v) for k, v in logs.items()}
-        self.state["history"].append({"epoch": epoch + 1, **record})
+        record = {"epoch": epoch + 1, "step": self.state["step"], **{k: float(v) for k, v in logs.items()}}
+        self.state["history"].append(record)
         self.state["epoch"] = epoch + 1
         if current < self.state.get("best", math.inf):
             self.state.update(best=current, best_epoch=epoch + 1)
             ckpt.save_keras(self.dir / ckpt.KERAS_FILE, self.model)
             ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
-        self.state["callbacks"] = {type(cb).__name__: _callback_state(cb) for cb in self.stateful}
-        state_dir = self.dir / ckpt.STATE_DIR
-        state_dir.mkdir(exist_ok=True)
-        ckpt.save_keras(state_dir / "latest.keras", self.model)
-        ckpt.write_json(state_dir / "state.json", self.state)
         self.meta["training"].update(
             epochs=epoch + 1,
             best_epoch=self.state.get("best_epoch"),
@@ -168,13 +230,33 @@ class Checkpointer(keras.callbacks.Callback):
             best_train_nll=self.state.get("best") if self.monitor == "nll" else None,
         )
         ckpt.write_json(self.dir / ckpt.META_FILE, self.meta)
+        ckpt.write_text(self.dir / ckpt.HISTORY_FILE, _history_csv(self.state["history"]))
+        self.save_state()
+        self.save_seconds = time.monotonic() - started
+
+    def save_state(self) -> None:
+        """Write the latest training state (model, optimizer, counters) atomically."""
+        state_dir = self.dir / ckpt.STATE_DIR
+        state_dir.mkdir(exist_ok=True)
+        self.state["callbacks"] = {type(cb).__name__: _callback_state(cb) for cb in self.stateful}
+        self.state["learning_rate"] = _learning_rate(self.model)
+        name = f"step-{self.state['step']}.keras"
+        ckpt.save_keras(state_dir / name, self.model)
+        self.state["model"] = name
+        ckpt.write_json(state_dir / STATE_FILE, self.state)
+        for old in state_dir.glob("step-*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        self.last_save = time.monotonic()
 
 
-_STATE_KEYS = ("wait", "best", "cooldown_counter", "stopped_epoch")
-
-
-def _callback_state(cb: keras.callbacks.Callback) -> dict:
-    return {k: float(getattr(cb, k)) for k in _STATE_KEYS if hasattr(cb, k)}
+def _history_csv(history: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
 
 
 class RestoreCallbackState(keras.callbacks.Callback):
@@ -187,19 +269,122 @@ class RestoreCallbackState(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         for cb in self.stateful:
             for key, value in self.saved.get(type(cb).__name__, {}).items():
-                setattr(cb, key, type(getattr(cb, key))(value) if key != "best" else value)
+                setattr(cb, key, value if key == "best" else int(value))
 
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training at a wall-clock deadline, after the current batch."""
+class CosineToDeadline(keras.callbacks.Callback):
+    """Anneals the learning rate along a half cosine to 1% of its start by the deadline.
 
-    def __init__(self, deadline: float) -> None:
+    With a fixed time budget, decaying to (almost) zero at the end gives a better
+    model than a plateau schedule, which has no time to react.
+    """
+
+    def __init__(self, deadline: float, floor: float = 0.01) -> None:
         super().__init__()
-        self.deadline = deadline
+        self.deadline, self.floor = deadline, floor
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.begin = time.monotonic()
+        self.base = _learning_rate(self.model)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        progress = min((time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9), 1.0)
+        scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        self.model.optimizer.learning_rate.assign(self.base * scale)
+
+
+class StopControl(keras.callbacks.Callback):
+    """Stops after the current batch on SIGINT/SIGTERM or near the time limit.
+
+    The deadline keeps a margin for what follows the last batch: a validation pass
+    and the final save, estimated from the last ones measured (or, before any, from
+    the training speed so far).
+    """
+
+    def __init__(
+        self, deadline: float | None, val_symbols: int, batch_symbols: float, checkpointer: Checkpointer
+    ) -> None:
+        super().__init__()
+        self.deadline, self.val_symbols, self.batch_symbols = deadline, val_symbols, batch_symbols
+        self.checkpointer = checkpointer
+        self.signal: int | None = None
+        self.reason: str | None = None
+        self.val_seconds: float | None = None
+        self.busy = 0.0
+        self.batches = 0
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None:  # a second signal: stop now, the last save stands
+            raise KeyboardInterrupt
+        self.signal, self.reason = signum, "interrupted"
+        if self.model is not None:
+            self.model.stop_training = True
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.signal is not None:
+            self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.batch_started = time.monotonic()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if time.monotonic() >= self.deadline:
+        now = time.monotonic()
+        self.busy += now - self.batch_started
+        self.batches += 1
+        if self.signal is not None:
             self.model.stop_training = True
+        elif self.deadline is not None and now + self.margin() >= self.deadline:
+            self.reason = "time limit"
+            self.model.stop_training = True
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.test_started = time.monotonic()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self.val_seconds = time.monotonic() - self.test_started
+
+    def margin(self) -> float:
+        """Seconds to keep for the final validation and save."""
+        val = self.val_seconds
+        if val is None:  # evaluation costs about a third of training per symbol
+            val = self.val_symbols * self.busy / max(self.batches * self.batch_symbols, 1) / 3
+        save = self.checkpointer.save_seconds or 2.0
+        return 1.5 * (val + save) + 1.0
+
+
+def _resume_options(model_dir: Path, opts: TrainOptions, given: frozenset[str]) -> tuple[dict, dict]:
+    """Read the saved run and merge its options with those given again.
+
+    Returns ``(meta, state)``. Architecture options given again must match.
+    """
+    meta = ckpt.open_model(model_dir).meta
+    state_path = model_dir / ckpt.STATE_DIR / STATE_FILE
+    if not state_path.is_file():
+        raise CharlstmError(f"{state_path}: missing; nothing to resume")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        state_model = model_dir / ckpt.STATE_DIR / state["model"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CharlstmError(f"{state_path}: damaged training state ({exc})") from exc
+    if not state_model.is_file():
+        raise CharlstmError(f"{state_model}: missing; cannot resume")
+    if Alphabet.from_json(meta["alphabet"]) != Alphabet():
+        raise CharlstmError(f"{model_dir}: the model was trained with another alphabet; cannot resume")
+    saved_arch = Architecture.from_json(meta["architecture"])
+    clash = {
+        k: (getattr(saved_arch, k), getattr(opts.architecture, k))
+        for k in saved_arch.to_json()
+        if k in given and getattr(saved_arch, k) != getattr(opts.architecture, k)
+    }
+    if clash:
+        detail = ", ".join(f"--{k.replace('_', '-')} {new} (saved: {old})" for k, (old, new) in clash.items())
+        raise CharlstmError(f"{model_dir}: cannot resume with another architecture: {detail}")
+    opts.architecture = saved_arch
+    saved = meta.get("training", {}).get("options", {})
+    for f in fields(opts):
+        if f.name in _INHERITED and f.name not in given and f.name in saved:
+            setattr(opts, f.name, saved[f.name])
+    return meta, state
 
 
 @locks_model_dir  # one training per model directory (see charlstm.lock)
@@ -210,37 +395,22 @@ def train(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    given: frozenset[str] = frozenset(),
     started: float | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Train on ``names_file`` into ``model_dir``; return the final training record.
 
     ``started`` is the ``time.monotonic()`` the time limit counts from (default: now).
+    On resume, options not named in ``given`` take their saved values. The record's
+    ``stopped`` says why training ended; ``signal`` is set when SIGINT or SIGTERM
+    interrupted it (the state is saved; ``--resume`` continues).
     """
     started = time.monotonic() if started is None else started
+    deadline = None if opts.time_limit is None else started + opts.time_limit
     model_dir = Path(model_dir)
-    alphabet = Alphabet()
-    corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
-    if corpus.skipped_summary():
-        log(f"warning: {corpus.skipped_summary()}")
-
-    state: dict = {"epoch": 0, "history": [], "callbacks": {}}
     if resume:
-        meta = ckpt.open_model(model_dir).meta
-        state_path = model_dir / ckpt.STATE_DIR / "state.json"
-        if not state_path.is_file():
-            raise CharlstmError(f"{state_path}: missing; nothing to resume")
-        import json
-
-        state = json.loads(state_path.read_text())
-        if Alphabet.from_json(meta["alphabet"]) != alphabet:
-            raise CharlstmError(f"{model_dir}: the model was trained with another alphabet; cannot resume")
-        saved_arch = Architecture.from_json(meta["architecture"])
-        if saved_arch != opts.architecture:
-            raise CharlstmError(
-                f"{model_dir}: the model's architecture {saved_arch.to_json()} differs from "
-                f"the options given {opts.architecture.to_json()}; cannot resume"
-            )
+        meta, state = _resume_options(model_dir, opts, given)
     else:
         if model_dir.exists() and not model_dir.is_dir():
             raise CharlstmError(f"{model_dir}: is a file, expected a model directory")
@@ -249,25 +419,34 @@ def train(
                 f"{model_dir}: already holds a model; use --resume to continue it "
                 "or --overwrite to replace it"
             )
-        model_dir.mkdir(parents=True, exist_ok=True)
+        state = {"epoch": 0, "step": 0, "history": [], "callbacks": {}}
         meta = {
             "format_version": ckpt.FORMAT_VERSION,
             "charlstm_version": __version__,
-            "alphabet": alphabet.to_json(),
+            "alphabet": Alphabet().to_json(),
             "architecture": opts.architecture.to_json(),
         }
-
+    alphabet = Alphabet()
+    corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
+    if corpus.skipped_summary():
+        log(f"warning: {corpus.skipped_summary()}")
     if opts.val_file:
         train_names = corpus.names
         val_names = load_names(opts.val_file, alphabet, max_length=opts.max_name_length).names
     else:
         train_names, val_names = split_names(corpus.names, opts.val_fraction, opts.seed)
+    if not resume:
+        if overwrite and (model_dir / ckpt.STATE_DIR).is_dir():
+            for old in (model_dir / ckpt.STATE_DIR).iterdir():
+                old.unlink()
+        model_dir.mkdir(parents=True, exist_ok=True)
     known = set(train_names)
     ckpt.write_text(model_dir / ckpt.NAMES_FILE, "".join(f"{n}\n" for n in sorted(known)))
 
-    keras.utils.set_random_seed(opts.seed + state["epoch"])
+    keras.utils.set_random_seed(opts.seed + state["step"])
     if resume:
-        model = keras.models.load_model(model_dir / ckpt.STATE_DIR / "latest.keras")
+        model = keras.models.load_model(model_dir / ckpt.STATE_DIR / state["model"])
+        model.optimizer.learning_rate.assign(state["learning_rate"])
     else:
         model = build_model(len(alphabet), opts.architecture)
         compile_model(model, opts.learning_rate, opts.clipnorm)
@@ -282,25 +461,27 @@ def train(
         "options": opts.to_json(),
     }
 
-    train_ds = make_dataset(train_names, alphabet, opts.batch_size, opts.seed + state["epoch"])
-    val_ds = make_dataset(val_names, alphabet, 512, None) if val_names else None
-    monitor = "val_nll" if val_ds is not None else "nll"
+    plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed)
+    val_plan = BatchPlan(val_names, alphabet, 512, None) if val_names else None
+    monitor = "val_nll" if val_plan is not None else "nll"
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=opts.patience)
-    plateau = keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor, mode="min", factor=0.5, patience=max(1, opts.patience // 2 - 1), min_lr=1e-5
+    stateful = [early]
+    callbacks: list = [EpochReport(alphabet, plan, known, opts, log), keras.callbacks.TerminateOnNaN()]
+    if opts.lr_schedule == "cosine" and deadline is not None:
+        callbacks.append(CosineToDeadline(deadline))
+    else:
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode="min", factor=0.5, patience=max(1, opts.patience // 2 - 1), min_lr=1e-5
+        )
+        stateful.append(plateau)
+        callbacks.append(plateau)
+    if opts.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=opts.tensorboard, write_graph=False))
+    checkpointer = Checkpointer(model_dir, meta, monitor, state, stateful, opts.state_interval)
+    control = StopControl(
+        deadline, val_plan.symbols if val_plan else 0, plan.symbols / plan.n_batches, checkpointer
     )
-    stateful = [early, plateau]
-    callbacks = [
-        EpochReport(alphabet, sum(len(n) + 1 for n in train_names), known, opts, log),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(model_dir / ckpt.HISTORY_FILE), append=resume),
-        early,
-        plateau,
-        RestoreCallbackState(state.get("callbacks", {}), stateful),
-        Checkpointer(model_dir, meta, monitor, state, stateful),
-    ]
-    if opts.time_limit is not None:
-        callbacks.append(TimeLimit(started + opts.time_limit))
+    callbacks += [early, RestoreCallbackState(state.get("callbacks", {}), stateful), checkpointer, control]
     log(
         f"training {parameters:,}-parameter model on {len(train_names):,} names "
         f"({len(val_names):,} for validation) into {model_dir}"
@@ -308,19 +489,33 @@ def train(
     if state["epoch"] >= opts.epochs:
         log(f"already trained {state['epoch']} epochs; raise --epochs to train more")
         return meta["training"]
-    # Keras writes its progress bar to stdout; stdout is kept for results.
-    with contextlib.redirect_stdout(sys.stderr):
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=opts.epochs,
-            initial_epoch=state["epoch"],
-            callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles itself, seeded
-            verbose=1 if sys.stderr.isatty() else 0,
-        )
+    previous = {s: signal.signal(s, control.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # Keras writes its progress bar to stdout; stdout is kept for results.
+        with contextlib.redirect_stdout(sys.stderr):
+            model.fit(
+                plan.dataset(state["step"]),
+                steps_per_epoch=plan.n_batches,
+                validation_data=val_plan.dataset(None) if val_plan else None,
+                epochs=opts.epochs,
+                initial_epoch=state["epoch"],
+                callbacks=callbacks,
+                shuffle=False,  # the batch plan shuffles, seeded
+                verbose=1 if sys.stderr.isatty() else 0,
+            )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    stopped = control.reason or ("early stopping" if early.stopped_epoch else "epochs")
+    meta["training"].update(stopped=stopped)
+    ckpt.write_json(model_dir / ckpt.META_FILE, meta)
     log(
-        f"best epoch {meta['training'].get('best_epoch')}: {monitor} {state.get('best', math.nan):.4f} nats; "
-        f"model saved in {model_dir}"
+        f"stopped ({stopped}); best epoch {meta['training'].get('best_epoch')}: {monitor} "
+        f"{state.get('best', math.nan):.4f} nats; model saved in {model_dir}"
     )
-    return meta["training"]
+    if control.signal is not None:
+        log(
+            "training state saved; to continue: charlstm train "
+            f"{shlex.quote(str(names_file))} --model {shlex.quote(str(model_dir))} --resume"
+        )
+    return {**meta["training"], "signal": control.signal}

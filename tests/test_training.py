@@ -1,0 +1,225 @@
+"""Training: batch plan, checkpoints, resume, time limit, signals (tiny models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from charlstm import checkpoint as ckpt
+from charlstm.alphabet import Alphabet
+from charlstm.cli import cli
+from charlstm.errors import CharlstmError
+from charlstm.model import Architecture
+from charlstm.training import BatchPlan, TrainOptions, train
+from tests.conftest import NAMES
+
+TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16"]
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+
+
+def _state(model_dir: Path) -> dict:
+    return json.loads((model_dir / ckpt.STATE_DIR / "state.json").read_text())
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_batch_plan_is_reproducible_and_covers_every_name_once_per_epoch() -> None:
+    plan = BatchPlan(NAMES, Alphabet(), batch_size=4, seed=7)
+    epoch0 = plan.batches(0)
+    assert len(epoch0) == plan.n_batches
+    assert sorted(np.concatenate(epoch0).tolist()) == list(range(len(NAMES)))
+    assert all(np.array_equal(a, b) for a, b in zip(epoch0, plan.batches(0), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(epoch0, plan.batches(1), strict=True))
+    x, y = plan.arrays(epoch0[0])
+    assert x.shape == y.shape and np.array_equal(x[:, 1:], y[:, :-1])  # one length, no padding
+    assert plan.symbols == sum(len(n) + 1 for n in NAMES)
+
+
+def test_stream_from_a_step_continues_the_uninterrupted_stream() -> None:
+    plan = BatchPlan(NAMES, Alphabet(), batch_size=8, seed=1)
+    whole = plan.stream(0)
+    expected = [next(whole) for _ in range(3 * plan.n_batches)]
+    resumed = plan.stream(plan.n_batches + 2)
+    for x, y in expected[plan.n_batches + 2 :]:
+        rx, ry = next(resumed)
+        assert np.array_equal(x, rx) and np.array_equal(y, ry)
+
+
+def test_train_writes_history_state_and_tensorboard(names_file: Path, tmp_path: Path) -> None:
+    result = _run("train", str(names_file), "--model", "m", "--epochs", "2", "--tensorboard", "tb", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "epoch 2: train" in result.stderr and "symbols/s" in result.stderr and "(new)" in result.stderr
+    assert result.stdout == ""
+    history = (tmp_path / "m" / ckpt.HISTORY_FILE).read_text().splitlines()
+    assert history[0].startswith("epoch,") and [r.split(",")[0] for r in history[1:]] == ["1", "2"]
+    state = _state(tmp_path / "m")
+    assert state["epoch"] == 2 and state["step"] == 2 * state["history"][0]["step"] > 0
+    saved = sorted(p.name for p in (tmp_path / "m" / ckpt.STATE_DIR).iterdir())
+    assert saved == sorted(["state.json", state["model"]])
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    meta = json.loads((tmp_path / "m" / ckpt.META_FILE).read_text())
+    assert meta["training"]["epochs"] == 2 and meta["training"]["stopped"] == "epochs"
+
+
+def test_resume_is_exact(names_file: Path, tmp_path: Path) -> None:
+    """Two epochs straight equal one epoch, then a resumed one: weights and optimizer."""
+    assert _run("train", str(names_file), "--model", "straight", "--epochs", "2", *TINY).exit_code == 0
+    assert _run("train", str(names_file), "--model", "split", "--epochs", "1", *TINY).exit_code == 0
+    result = _run("train", str(names_file), "--model", "split", "--resume", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    straight, split = _state(tmp_path / "straight"), _state(tmp_path / "split")
+    assert split["epoch"] == 2 and [h["epoch"] for h in split["history"]] == [1, 2]
+    assert split["history"][1]["val_nll"] == pytest.approx(straight["history"][1]["val_nll"], abs=1e-5)
+    a = np.load(tmp_path / "straight" / ckpt.WEIGHTS_FILE)
+    b = np.load(tmp_path / "split" / ckpt.WEIGHTS_FILE)
+    for key in a.files:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-5)
+
+
+def test_resume_restores_learning_rate_and_early_stopping_counters(names_file: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    opts = TrainOptions(epochs=1, batch_size=16, architecture=Architecture(8, 1), samples_per_epoch=0)
+    train(names_file, model_dir, opts, log=lambda m: None)
+    state = _state(model_dir)
+    state["learning_rate"] = 0.00123
+    state["callbacks"]["EarlyStopping"]["wait"] = 1.0
+    state["callbacks"]["EarlyStopping"]["best"] = 0.0  # nothing can beat it: wait grows
+    (model_dir / ckpt.STATE_DIR / "state.json").write_text(json.dumps(state))
+    opts = TrainOptions(epochs=5, patience=2, samples_per_epoch=0)
+    given = frozenset({"epochs", "patience"})
+    record = train(names_file, model_dir, opts, resume=True, given=given, log=lambda m: None)
+    history = _state(model_dir)["history"]
+    assert history[1]["learning_rate"] == pytest.approx(0.00123)
+    assert record["stopped"] == "early stopping" and [h["epoch"] for h in history] == [1, 2]
+
+
+def test_resume_refuses_another_architecture_or_alphabet(names_file: Path, tmp_path: Path) -> None:
+    assert _run("train", str(names_file), "--model", "m", "--epochs", "1", *TINY).exit_code == 0
+    result = _run("train", str(names_file), "--model", "m", "--resume", "--hidden", "9")
+    assert result.exit_code == 1 and "--hidden 9 (saved: 8)" in result.stderr
+    assert "Traceback" not in result.output
+    meta_path = tmp_path / "m" / ckpt.META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["alphabet"] = meta["alphabet"][:-1]  # no "z"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CharlstmError, match="alphabet"):
+        train(names_file, tmp_path / "m", TrainOptions(), resume=True, log=lambda m: None)
+
+
+def test_state_is_saved_mid_epoch(names_file: Path, tmp_path: Path) -> None:
+    opts = TrainOptions(
+        epochs=1, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, state_interval=0.0
+    )
+    saved_steps: list[int] = []
+    original = ckpt.write_json
+
+    def spy(path, data):
+        if Path(path).name == "state.json":
+            saved_steps.append(data["step"])
+        original(path, data)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ckpt, "write_json", spy)
+        train(names_file, tmp_path / "m", opts, log=lambda m: None)
+    n = _state(tmp_path / "m")["step"]
+    assert n > 3 and saved_steps == [*range(1, n + 1), n]  # after every batch, then at epoch end
+    assert len(list((tmp_path / "m" / ckpt.STATE_DIR).glob("step-*.keras"))) == 1
+
+
+def test_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> None:
+    class HalfWriter:
+        def save(self, path: Path) -> None:
+            Path(path).write_bytes(b"partial")
+            raise OSError(28, "No space left on device")
+
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"the good checkpoint")
+    with pytest.raises(CharlstmError, match="No space left"):
+        ckpt.save_keras(target, HalfWriter())
+    assert target.read_bytes() == b"the good checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_time_limit_counts_from_start_and_keeps_a_margin(names_file: Path, tmp_path: Path) -> None:
+    started = time.monotonic() - 2.0  # two seconds already spent on start-up
+    opts = TrainOptions(
+        epochs=10_000, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=8.0
+    )
+    record = train(names_file, tmp_path / "m", opts, started=started, log=lambda m: None)
+    assert record["stopped"] == "time limit"
+    assert time.monotonic() - started < 8.0
+    assert (tmp_path / "m" / ckpt.WEIGHTS_FILE).is_file()
+
+
+def _start_training(model_dir: Path) -> subprocess.Popen:
+    args = ["train", str(CORPUS), "--model", str(model_dir), "--epochs", "1000", "--patience", "1000",
+            "--hidden", "16", "--layers", "1", "--seed", "3"]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "charlstm", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_epochs(model_dir: Path, proc: subprocess.Popen, epochs: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = model_dir / ckpt.STATE_DIR / "state.json"
+        if path.is_file() and _state(model_dir)["epoch"] >= epochs:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("training did not reach the epoch in time")
+
+
+def _resume_one_more_epoch(model_dir: Path) -> dict:
+    before = _state(model_dir)
+    more = str(before["epoch"] + 1)
+    result = _run("train", str(CORPUS), "--model", str(model_dir), "--resume", "--epochs", more)
+    assert result.exit_code == 0, result.output
+    after = _state(model_dir)
+    assert after["epoch"] == before["epoch"] + 1 and after["step"] > before["step"]
+    assert [h["epoch"] for h in after["history"]] == list(range(1, after["epoch"] + 1))
+    generated = _run("generate", "--model", str(model_dir), "--n", "3")
+    assert generated.exit_code == 0 and len(generated.stdout.split()) == 3
+    return after
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_saves_and_resumes(tmp_path: Path, signum: int, status: int) -> None:
+    model_dir = tmp_path / "m"
+    proc = _start_training(model_dir)
+    _wait_for_epochs(model_dir, proc, 1)
+    proc.send_signal(signum)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    assert time.monotonic() - sent < 10
+    assert f"--model {model_dir} --resume" in err and "Traceback" not in err
+    state = _state(model_dir)
+    assert state["epoch"] >= 2  # the interrupted epoch is saved as a (shorter) epoch
+    assert not list(model_dir.rglob(".*.tmp*"))
+    _resume_one_more_epoch(model_dir)
+
+
+def test_kill_loses_at_most_the_work_since_the_last_checkpoint(tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    proc = _start_training(model_dir)
+    _wait_for_epochs(model_dir, proc, 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    saved = _state(model_dir)
+    after = _resume_one_more_epoch(model_dir)
+    per_epoch = saved["history"][0]["step"]
+    assert after["step"] == saved["step"] + per_epoch  # resumed from the last saved step
