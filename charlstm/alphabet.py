@@ -22,6 +22,23 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def fold_case(text: str) -> str:
+    """Case-fold ``text`` keeping its letters whole (Йорк -> йорк, Zoë -> zoë), NFC composed."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def derive(lines: Iterable[str]) -> Alphabet:
+    """The alphabet of every symbol in ``lines`` (case-folded, NFC), sorted, end marker first.
+
+    Control characters (tabs and the like) are left out, so lines holding them are
+    later skipped like any symbol outside the alphabet.
+    """
+    seen: set[str] = set()
+    for line in lines:
+        seen.update(fold_case(line.strip()))
+    return Alphabet([EOS, *sorted(ch for ch in seen if unicodedata.category(ch) != "Cc")])
+
+
 class Alphabet:
     """An ordered set of symbols; index 0 is always the end-of-name marker."""
 
@@ -35,6 +52,9 @@ class Alphabet:
             raise CharlstmError("an alphabet must not repeat symbols")
         self.symbols: tuple[str, ...] = tuple(symbols)
         self._index = {s: i for i, s in enumerate(self.symbols)}
+        # Only an all-ASCII alphabet (the default a-z) strips accents: folding Cyrillic
+        # or accented alphabets that way would turn й into и and é into e.
+        self.folds_accents = all(s.isascii() for s in self.symbols)
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -53,9 +73,15 @@ class Alphabet:
         """The symbols a name may contain (everything but the end marker)."""
         return "".join(self.symbols[1:])
 
+    def describe(self) -> str:
+        """The letters for messages: ``a-z`` for the default alphabet."""
+        if self.symbols == tuple(DEFAULT_SYMBOLS):
+            return "a-z"
+        return f"the model's alphabet {self.letters!r}"
+
     def normalize(self, text: str) -> str:
-        """Case- and accent-fold ``text`` the way names are stored."""
-        return fold(text)
+        """Fold ``text`` the way names are stored: case always, accents for ASCII alphabets."""
+        return fold(text) if self.folds_accents else fold_case(text)
 
     def invalid(self, name: str) -> list[str]:
         """Symbols of ``name`` (already normalized) that are not in the alphabet."""

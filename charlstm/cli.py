@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 
@@ -140,25 +139,9 @@ def cli() -> None:
 )
 @click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (split, init, shuffling).")
-@click.option(
-    "--lr-schedule",
-    type=click.Choice(["plateau", "cosine"]),
-    default="plateau",
-    show_default=True,
-    help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
-    "to 1% by the --time-limit deadline (needs --time-limit).",
-)
-@click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")
-@click.option(
-    "--resume",
-    is_flag=True,
-    help="Continue the training saved in --model; options not given again keep their saved values.",
-)
+@click.option("--resume", is_flag=True, help="Continue the training saved in --model.")
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --model.")
-@click.pass_context
-def train(
-    ctx: click.Context, names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options
-) -> None:
+def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options) -> None:
     """Train a character LSTM on FILE, one name per line.
 
     FILE is UTF-8 text (a BOM is fine) with LF or CRLF line endings. Lines are
@@ -178,10 +161,6 @@ def train(
       charlstm train names.txt
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
-
-    Training state is saved every epoch and at least every 60 s. Ctrl-C (SIGINT) or
-    SIGTERM stops after the current step, saves, prints how to resume and exits
-    with status 130 (SIGINT) or 143 (SIGTERM).
     """
     from pathlib import Path
 
@@ -205,26 +184,16 @@ def train(
             recurrent_dropout=options.pop("recurrent_dropout"),
         )
         opts = TrainOptions(architecture=arch, **options)
-        typed = click.core.ParameterSource.COMMANDLINE
-        given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
-        record = run_training(
-            names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given, started=STARTED
-        )
-    if record.get("signal"):
-        # Everything is saved (atomically, fsynced); TensorFlow's teardown can take
-        # seconds, so leave at once with the conventional 128 + signal status.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(128 + record["signal"])
+        run_training(names_file, model_dir, opts, resume=resume, overwrite=overwrite, started=STARTED)
 
 
-def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from charlstm.alphabet import fold
-
-    folded = fold(value)
-    bad = sorted({c for c in folded if not "a" <= c <= "z"})
+def _letters(value: str, alphabet, option: str) -> str:
+    """``value`` folded by the model's alphabet, or a usage error naming the other letters."""
+    folded = alphabet.normalize(value)
+    bad = alphabet.invalid(folded)
     if bad:
-        raise click.BadParameter(f"letters outside a-z: {', '.join(repr(c) for c in bad)}")
+        shown = ", ".join(repr(c) for c in bad)
+        raise click.BadParameter(f"letters outside {alphabet.describe()}: {shown}", param_hint=option)
     return folded
 
 
@@ -255,8 +224,7 @@ def _letters(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--prefix",
     default="",
-    callback=_letters,
-    help="Names start with these letters (case and accents folded).",
+    help="Names start with these letters (folded like the model's training names).",
 )
 @click.option(
     "--min-length",
@@ -310,11 +278,12 @@ def generate(
         raise click.BadParameter(
             f"{min_length} is greater than --max-length {max_length}", param_hint="'--min-length'"
         )
+    model = _open_model(model_dir)
+    prefix = _letters(prefix, model.alphabet, "'--prefix'")
     if len(prefix) > max_length:
         raise click.BadParameter(
             f"{prefix!r} is longer than --max-length {max_length}", param_hint="'--prefix'"
         )
-    model = _open_model(model_dir)
     exclude = model.training_names() if novel else set()
     if novel and not exclude:
         raise CharlstmError(
@@ -363,7 +332,9 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     folded = [model.alphabet.normalize(n.strip()) for n in names]
     for raw, name in zip(names, folded, strict=False):
         if not name or model.alphabet.invalid(name):
-            raise click.BadParameter(f"{raw!r} is not a name in a-z", param_hint="NAMES")
+            raise click.BadParameter(
+                f"{raw!r} is not a name in {model.alphabet.describe()}", param_hint="NAMES"
+            )
     for raw, s in zip(names, score_names(model.lm(), model.alphabet, folded), strict=False):
         if as_json:
             nll = {"nll_per_char": s.nll_per_char, "bits_per_char": s.bits_per_char}

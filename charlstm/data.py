@@ -1,8 +1,9 @@
 """Reading names files and encoding them compactly as integer ids.
 
 Input policy: UTF-8 (a BOM is fine), LF or CRLF line endings, one name per line.
-Each line is stripped, case-folded and accent-folded (Zoë -> zoe); blank lines are
-skipped. Lines that still hold symbols outside the alphabet, or are longer than
+Each line is stripped and folded by the alphabet (the default a-z alphabet folds
+case and accents, Zoë -> zoe; others fold case only); blank lines are skipped.
+Lines that still hold symbols outside the alphabet, or are longer than
 ``max_length``, are skipped and reported (``strict=True`` makes them an error).
 Binary files, UTF-16, text that is not UTF-8 (naming the line), directories, missing
 paths and files with no usable name raise :class:`CharlstmError`.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charlstm.alphabet import Alphabet
+from charlstm.alphabet import EOS, Alphabet, derive
 from charlstm.errors import CharlstmError
 
 DEFAULT_MAX_LENGTH = 32
@@ -38,6 +39,7 @@ class Corpus:
     path: str
     names: list[str]
     skipped: list[Skipped] = field(default_factory=list)
+    alphabet: Alphabet = field(default_factory=Alphabet)
 
     def skipped_summary(self, show: int = 5) -> str | None:
         """One line telling how many lines were skipped, or None."""
@@ -79,7 +81,7 @@ def read_text(path: str | Path) -> str:
 
 def parse_names(
     text: str,
-    alphabet: Alphabet,
+    alphabet: Alphabet | None,
     *,
     path: str = "<text>",
     max_length: int = DEFAULT_MAX_LENGTH,
@@ -88,9 +90,12 @@ def parse_names(
     """Normalize each line of ``text`` into a name, skipping what cannot be used.
 
     Lines end at LF, CRLF or CR (and nothing else, so line numbers match an editor's).
+    ``alphabet=None`` derives it from ``text`` (see :func:`charlstm.alphabet.derive`).
     """
-    corpus = Corpus(path=path, names=[])
-    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+    lines = _LINE_BREAK.split(text)
+    alphabet = derive(lines) if alphabet is None else alphabet
+    corpus = Corpus(path=path, names=[], alphabet=alphabet)
+    for number, line in enumerate(lines, start=1):
         name = alphabet.normalize(line.strip())
         if not name:
             continue
@@ -123,12 +128,12 @@ def _preview(line: str, width: int = 40) -> str:
 
 def load_names(
     path: str | Path,
-    alphabet: Alphabet,
+    alphabet: Alphabet | None,
     *,
     max_length: int = DEFAULT_MAX_LENGTH,
     strict: bool = False,
 ) -> Corpus:
-    """Read and normalize a names file (see the module docstring for the policy)."""
+    """Read and normalize a names file (see the module docstring); ``alphabet=None`` derives it."""
     return parse_names(read_text(path), alphabet, path=str(path), max_length=max_length, strict=strict)
 
 
@@ -139,10 +144,20 @@ def encode_names(names: list[str], alphabet: Alphabet) -> tuple[np.ndarray, np.n
     never a one-hot array.
     """
     dtype = np.int8 if len(alphabet) <= 127 else np.int32
-    seqs = [alphabet.encode(n) for n in names]
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int32, count=len(seqs))
-    flat = np.fromiter((i for s in seqs for i in s), dtype=dtype, count=int(lengths.sum()))
-    return flat, lengths
+    lengths = np.fromiter((len(n) + 2 for n in names), dtype=np.int32, count=len(names))
+    # Vectorised over the whole corpus: per-name Python lists of ids cost ~100 bytes a
+    # symbol, too much for million-name files. EOS both ends and starts names, so the
+    # symbols are EOS + names joined by two EOS + EOS, mapped by code point.
+    text = EOS + (2 * EOS).join(names) + EOS if names else ""
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    codes = np.array([ord(s) for s in alphabet.symbols], np.uint32)
+    order = np.argsort(codes)
+    at = np.minimum(np.searchsorted(codes[order], points), len(codes) - 1)
+    ids = order[at]
+    if not np.array_equal(codes[ids], points) or np.count_nonzero(ids == 0) != 2 * len(names):
+        for name in names:  # name the offending name
+            alphabet.encode(name)
+    return ids.astype(dtype), lengths
 
 
 def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
