@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 
@@ -139,9 +140,25 @@ def cli() -> None:
 )
 @click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (split, init, shuffling).")
-@click.option("--resume", is_flag=True, help="Continue the training saved in --model.")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["plateau", "cosine"]),
+    default="plateau",
+    show_default=True,
+    help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
+    "to 1% by the --time-limit deadline (needs --time-limit).",
+)
+@click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the training saved in --model; options not given again keep their saved values.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --model.")
-def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options) -> None:
+@click.pass_context
+def train(
+    ctx: click.Context, names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options
+) -> None:
     """Train a character LSTM on FILE, one name per line.
 
     FILE is UTF-8 text (a BOM is fine) with LF or CRLF line endings. Lines are
@@ -161,6 +178,10 @@ def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool,
       charlstm train names.txt
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
+
+    Training state is saved every epoch and at least every 60 s. Ctrl-C (SIGINT) or
+    SIGTERM stops after the current step, saves, prints how to resume and exits
+    with status 130 (SIGINT) or 143 (SIGTERM).
     """
     from pathlib import Path
 
@@ -184,7 +205,17 @@ def train(names_file: str, model_dir: str | None, resume: bool, overwrite: bool,
             recurrent_dropout=options.pop("recurrent_dropout"),
         )
         opts = TrainOptions(architecture=arch, **options)
-        run_training(names_file, model_dir, opts, resume=resume, overwrite=overwrite, started=STARTED)
+        typed = click.core.ParameterSource.COMMANDLINE
+        given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
+        record = run_training(
+            names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given, started=STARTED
+        )
+    if record.get("signal"):
+        # Everything is saved (atomically, fsynced); TensorFlow's teardown can take
+        # seconds, so leave at once with the conventional 128 + signal status.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + record["signal"])
 
 
 def _letters(value: str, alphabet, option: str) -> str:
