@@ -102,7 +102,25 @@ def cli() -> None:
     type=FiniteFloatRange(0, 1, max_open=True),
     default=0.0,
     show_default=True,
-    help="Dropout on the recurrent state (leaves the fast cuDNN kernel).",
+    help="Dropout on the recurrent state. Any value above 0 leaves the fast cuDNN "
+    "GPU kernel (other settings keep it).",
+)
+@click.option(
+    "--alphabet",
+    type=click.Choice(["default", "auto"]),
+    default="default",
+    show_default=True,
+    help="default: a-z, case and accents folded (Zoë -> zoe). auto: every symbol in FILE "
+    "(other scripts, accents, hyphens, spaces), case folded only; stored with the model.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "none", "mirrored", "multiworker"]),
+    default="auto",
+    show_default=True,
+    help="tf.distribute strategy. auto: mirrored if more than one GPU, else one device "
+    "(a GPU if present). mirrored: all local GPUs, each batch split among them. "
+    "multiworker: several machines, configured by TF_CONFIG (see README).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=3e-3, show_default=True)

@@ -28,9 +28,10 @@ from charlstm import __version__
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.data import DEFAULT_MAX_LENGTH, encode_names, load_names, split_names
+from charlstm.distribute import select_strategy
 from charlstm.errors import CharlstmError
 from charlstm.lock import locks_model_dir
-from charlstm.model import Architecture, build_model, compile_model, export_weights, keras
+from charlstm.model import PAD_TARGET, Architecture, build_model, compile_model, export_weights, keras
 from charlstm.npmodel import NumpyLSTM
 from charlstm.sampling import sample_names
 
@@ -68,6 +69,8 @@ class TrainOptions:
     samples_per_epoch: int = 5
     tensorboard: str | None = None
     state_interval: float = STATE_INTERVAL
+    alphabet: str = "default"  # or "auto": every symbol of the training file
+    strategy: str = "auto"  # see charlstm.distribute
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -83,7 +86,10 @@ class BatchPlan:
     (validation).
     """
 
-    def __init__(self, names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None) -> None:
+    def __init__(
+        self, names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
         self.flat, lengths = encode_names(names, alphabet)
         self.lengths = lengths
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -107,7 +113,11 @@ class BatchPlan:
         """Inputs (all symbols but the last) and targets (all but the first)."""
         length = int(self.lengths[indices[0]])
         seqs = self.flat[self.starts[indices][:, None] + np.arange(length)].astype(np.int32)
-        return seqs[:, :-1], seqs[:, 1:]
+        # tf.distribute splits a batch among replicas and Keras needs equal parts: rows
+        # that predict nothing (all targets PAD_TARGET, ignored by loss and metrics) fill up.
+        extra = -len(seqs) % self.replicas
+        inputs = np.pad(seqs[:, :-1], ((0, extra), (0, 0)))
+        return inputs, np.pad(seqs[:, 1:], ((0, extra), (0, 0)), constant_values=PAD_TARGET)
 
     def stream(self, step: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every batch from global batch number ``step`` on, epoch after epoch."""
@@ -357,7 +367,9 @@ def _resume_options(model_dir: Path, opts: TrainOptions, given: frozenset[str]) 
 
     Returns ``(meta, state)``. Architecture options given again must match.
     """
-    meta = ckpt.open_model(model_dir).meta
+    opened = ckpt.open_model(model_dir)
+    opened.lm()  # refuses weights sized for another alphabet than model.json's
+    meta = opened.meta
     state_path = model_dir / ckpt.STATE_DIR / STATE_FILE
     if not state_path.is_file():
         raise CharlstmError(f"{state_path}: missing; nothing to resume")
@@ -368,8 +380,6 @@ def _resume_options(model_dir: Path, opts: TrainOptions, given: frozenset[str]) 
         raise CharlstmError(f"{state_path}: damaged training state ({exc})") from exc
     if not state_model.is_file():
         raise CharlstmError(f"{state_model}: missing; cannot resume")
-    if Alphabet.from_json(meta["alphabet"]) != Alphabet():
-        raise CharlstmError(f"{model_dir}: the model was trained with another alphabet; cannot resume")
     saved_arch = Architecture.from_json(meta["architecture"])
     clash = {
         k: (getattr(saved_arch, k), getattr(opts.architecture, k))
@@ -408,6 +418,7 @@ def train(
     """
     started = time.monotonic() if started is None else started
     deadline = None if opts.time_limit is None else started + opts.time_limit
+    strategy = select_strategy(opts.strategy, log)  # first: logical devices must precede TF's start
     model_dir = Path(model_dir)
     if resume:
         meta, state = _resume_options(model_dir, opts, given)
@@ -426,8 +437,11 @@ def train(
             "alphabet": Alphabet().to_json(),
             "architecture": opts.architecture.to_json(),
         }
-    alphabet = Alphabet()
+    # --alphabet auto derives the symbols from the file; a resumed run keeps its own.
+    alphabet = None if opts.alphabet == "auto" and not resume else Alphabet.from_json(meta["alphabet"])
     corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
+    alphabet = corpus.alphabet
+    meta["alphabet"] = alphabet.to_json()
     if corpus.skipped_summary():
         log(f"warning: {corpus.skipped_summary()}")
     if opts.val_file:
@@ -444,12 +458,13 @@ def train(
     ckpt.write_text(model_dir / ckpt.NAMES_FILE, "".join(f"{n}\n" for n in sorted(known)))
 
     keras.utils.set_random_seed(opts.seed + state["step"])
-    if resume:
-        model = keras.models.load_model(model_dir / ckpt.STATE_DIR / state["model"])
-        model.optimizer.learning_rate.assign(state["learning_rate"])
-    else:
-        model = build_model(len(alphabet), opts.architecture)
-        compile_model(model, opts.learning_rate, opts.clipnorm)
+    with strategy.scope():  # variables live on every replica; Keras splits each batch among them
+        if resume:
+            model = keras.models.load_model(model_dir / ckpt.STATE_DIR / state["model"])
+            model.optimizer.learning_rate.assign(state["learning_rate"])
+        else:
+            model = build_model(len(alphabet), opts.architecture)
+            compile_model(model, opts.learning_rate, opts.clipnorm)
     parameters = int(model.count_params())
     meta["parameters"] = parameters
     meta["training"] = {
@@ -461,8 +476,9 @@ def train(
         "options": opts.to_json(),
     }
 
-    plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed)
-    val_plan = BatchPlan(val_names, alphabet, 512, None) if val_names else None
+    replicas = strategy.num_replicas_in_sync
+    plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed, replicas)
+    val_plan = BatchPlan(val_names, alphabet, 512, None, replicas) if val_names else None
     monitor = "val_nll" if val_plan is not None else "nll"
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=opts.patience)
     stateful = [early]
