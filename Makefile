@@ -41,3 +41,9 @@ pretrained: $(STAMP)
 ## bench-generate: start-up and names/s of `charlstm generate` against the issue-4 targets
 bench-generate: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+
+## bench-memory: peak resident memory and symbols/s of `charlstm train --epochs 1` on a
+## 1,000,000-name file (issue-7 target: <= 1.5 GB); tens of minutes on 2 CPU cores
+.PHONY: bench-memory
+bench-memory: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/bench_memory.py

@@ -22,6 +22,7 @@ from charlstm.errors import CharlstmError
 
 DEFAULT_MAX_LENGTH = 32
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ENCODE_CHUNK = 1 << 16  # names encoded at once
 
 
 @dataclass
@@ -145,19 +146,26 @@ def encode_names(names: list[str], alphabet: Alphabet) -> tuple[np.ndarray, np.n
     """
     dtype = np.int8 if len(alphabet) <= 127 else np.int32
     lengths = np.fromiter((len(n) + 2 for n in names), dtype=np.int32, count=len(names))
-    # Vectorised over the whole corpus: per-name Python lists of ids cost ~100 bytes a
-    # symbol, too much for million-name files. EOS both ends and starts names, so the
-    # symbols are EOS + names joined by two EOS + EOS, mapped by code point.
-    text = EOS + (2 * EOS).join(names) + EOS if names else ""
-    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    codes = np.array([ord(s) for s in alphabet.symbols], np.uint32)
-    order = np.argsort(codes)
-    at = np.minimum(np.searchsorted(codes[order], points), len(codes) - 1)
-    ids = order[at]
-    if not np.array_equal(codes[ids], points) or np.count_nonzero(ids == 0) != 2 * len(names):
-        for name in names:  # name the offending name
-            alphabet.encode(name)
-    return ids.astype(dtype), lengths
+    flat = np.empty(int(lengths.sum()), dtype)
+    # Per-name Python lists of ids cost ~100 bytes a symbol on million-name files, so
+    # chunks of names are mapped at once through a code point -> id table (-1: not in
+    # the alphabet). EOS ends a name and starts the next: a chunk is EOS, the names
+    # joined by two EOS, EOS.
+    codes = np.array([ord(s) for s in alphabet.symbols])
+    table = np.full(int(codes.max()) + 2, -1, np.int32)
+    table[codes] = np.arange(len(codes))
+    done = 0
+    for start in range(0, len(names), _ENCODE_CHUNK):
+        chunk = names[start : start + _ENCODE_CHUNK]
+        text = EOS + (2 * EOS).join(chunk) + EOS
+        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        ids = table[np.minimum(points, len(table) - 1)]
+        if (ids < 0).any() or np.count_nonzero(ids == 0) != 2 * len(chunk):
+            for name in chunk:  # raises, naming the first name that does not fit
+                alphabet.encode(name)
+        flat[done : done + len(ids)] = ids
+        done += len(ids)
+    return flat, lengths
 
 
 def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:

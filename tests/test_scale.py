@@ -16,10 +16,12 @@ from conftest import NAMES
 from hypothesis import given
 from hypothesis import strategies as st
 
+from charlstm import data
 from charlstm.alphabet import Alphabet, derive
 from charlstm.cli import cli
 from charlstm.data import encode_names, split_names
 from charlstm.distribute import LOGICAL_CPUS_ENV
+from charlstm.errors import CharlstmError
 
 CYRILLIC = [
     "Йорк", "Анна", "Мария", "Анна-Мария", "Ёжик", "Сергей", "Андрей", "Алексей", "Николай",
@@ -49,9 +51,17 @@ def test_vectorised_encoding_matches_name_by_name(names: list[str]) -> None:
     assert lengths.tolist() == [len(n) + 2 for n in names]
 
 
-def test_encoding_names_the_name_with_a_foreign_symbol() -> None:
-    with pytest.raises(Exception, match="'b1' contains symbols outside the alphabet: '1'"):
-        encode_names(["ab", "b1"], Alphabet())
+def test_encoding_in_chunks_matches_and_names_the_name_with_a_foreign_symbol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(data, "_ENCODE_CHUNK", 2)
+    names = ["ab", "c", "zz", "y", "abc"]
+    alphabet = Alphabet()
+    flat, lengths = encode_names(names, alphabet)
+    assert flat.tolist() == [i for n in names for i in alphabet.encode(n)]
+    assert lengths.tolist() == [4, 3, 4, 3, 5]
+    with pytest.raises(CharlstmError, match="'b1' contains symbols outside the alphabet: '1'"):
+        encode_names([*names, "b1"], alphabet)
 
 
 @pytest.fixture(scope="module")
