@@ -5,8 +5,11 @@ Everything here is ``tf.distribute``; this module only picks the strategy:
 - ``none``: TensorFlow's default strategy, one device (a GPU if there is one).
 - ``mirrored``: :class:`tf.distribute.MirroredStrategy` over all local GPUs (or,
   without GPUs, over the logical CPU devices); each batch is split among them.
-- ``multiworker``: :class:`tf.distribute.MultiWorkerMirroredStrategy`, configured
-  by the ``TF_CONFIG`` environment variable, one process per machine.
+- ``multiworker``: several machines. This would be
+  :class:`tf.distribute.MultiWorkerMirroredStrategy` configured by ``TF_CONFIG``,
+  but Keras 3's ``fit`` fails under it (keras-team/keras#20585: it reduces every
+  scalar log along axis 0; still so in Keras 3.15, checked with two local workers),
+  so it is refused with that explanation rather than crash mid-training.
 - ``auto``: ``mirrored`` when more than one GPU is visible, else ``none``.
 
 ``CHARLSTM_LOGICAL_CPUS=N`` splits the CPU into N logical devices before TensorFlow
@@ -15,7 +18,6 @@ starts (for testing ``mirrored`` without GPUs).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 
@@ -43,23 +45,6 @@ def split_cpu() -> None:
         raise CharlstmError(f"{LOGICAL_CPUS_ENV}: TensorFlow has already started; set it before") from exc
 
 
-def _check_tf_config() -> None:
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise CharlstmError(
-            "--strategy multiworker needs TF_CONFIG, e.g. "
-            '\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}\''
-        )
-    try:
-        config = json.loads(raw)
-        workers, task = config["cluster"]["worker"], config["task"]
-        if task["type"] != "worker" or not 0 <= int(task["index"]) < len(workers):
-            raise ValueError(f"task {task} is not one of the {len(workers)} workers")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CharlstmError(f"TF_CONFIG is not a valid cluster description ({exc})") from exc
-
-
 def select_strategy(name: str, log: Callable[[str], None]):
     """The ``tf.distribute.Strategy`` called ``name`` (see the module docstring).
 
@@ -78,11 +63,13 @@ def select_strategy(name: str, log: Callable[[str], None]):
         log(f"training on one device ({'GPU' if gpus else 'CPU'})")
         return tf.distribute.get_strategy()
     if name == "multiworker":
-        _check_tf_config()
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    else:
-        # MirroredStrategy() alone takes the GPUs, or one CPU; logical CPUs are named.
-        devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices)
+        raise CharlstmError(
+            "--strategy multiworker: Keras 3 cannot yet train under tf.distribute."
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy mirrored "
+            "for all the GPUs of one machine"
+        )
+    # MirroredStrategy() alone takes the GPUs, or one CPU; logical CPUs are named.
+    devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices)
     log(f"training with strategy {name}: {strategy.num_replicas_in_sync} replica(s) share each batch")
     return strategy
