@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= ../shared/data
 
-.PHONY: install run test lint data pretrained bench-generate
+.PHONY: install run test lint data pretrained bench-generate bench-train
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ pretrained: $(STAMP)
 	$(BIN)/charlstm train data/names.txt --model build/pretrained-names --seed 1 \
 		--hidden 128 --layers 1 --dropout 0.1 --epochs 60 --patience 8
 	$(BIN)/python -m charlstm.bundle build/pretrained-names charlstm/pretrained/names
+
+## bench-train: train on $(DATA)/names-ssa2018-train.txt for 10 minutes, print the test NLL (target <= 1.90)
+bench-train: $(STAMP)
+	$(BIN)/python benchmarks/bench_train.py $(DATA)
 
 ## bench-generate: start-up and names/s of `charlstm generate` against the issue-4 targets
 bench-generate: $(STAMP)

@@ -95,7 +95,7 @@ def cli() -> None:
     type=FiniteFloatRange(0, 1, max_open=True),
     default=0.0,
     show_default=True,
-    help="Dropout on each layer's inputs and outputs.",
+    help="Dropout between LSTM layers and before the output layer.",
 )
 @click.option(
     "--recurrent-dropout",
@@ -161,11 +161,12 @@ def cli() -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (split, init, shuffling).")
 @click.option(
     "--lr-schedule",
-    type=click.Choice(["plateau", "cosine"]),
-    default="plateau",
+    type=click.Choice(["auto", "plateau", "cosine"]),
+    default="auto",
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
-    "to 1% by the --time-limit deadline (needs --time-limit).",
+    "to 1% by the --time-limit deadline (needs --time-limit); auto: cosine with "
+    "--time-limit, else plateau.",
 )
 @click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")
 @click.option(

@@ -88,7 +88,7 @@ def build_model(vocab_size: int, arch: Architecture) -> keras.Model:
         x = keras.layers.LSTM(
             arch.hidden,
             return_sequences=True,
-            dropout=arch.dropout,
+            dropout=arch.dropout if i else 0.0,  # between layers, never on the symbols themselves
             recurrent_dropout=arch.recurrent_dropout,
             name=f"lstm{i}",
         )(x)

@@ -65,7 +65,7 @@ class TrainOptions:
     max_name_length: int = DEFAULT_MAX_LENGTH
     strict: bool = False
     time_limit: float | None = None
-    lr_schedule: str = "plateau"
+    lr_schedule: str = "auto"  # "auto": cosine with a time limit, else plateau
     samples_per_epoch: int = 5
     tensorboard: str | None = None
     state_interval: float = STATE_INTERVAL
@@ -320,7 +320,7 @@ class StopControl(keras.callbacks.Callback):
         self.signal: int | None = None
         self.reason: str | None = None
         self.val_seconds: float | None = None
-        self.busy = 0.0
+        self.busy = self.first_batch = 0.0
         self.batches = 0
 
     def handle(self, signum: int, frame: object) -> None:
@@ -339,7 +339,10 @@ class StopControl(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         now = time.monotonic()
-        self.busy += now - self.batch_started
+        if self.batches:
+            self.busy += now - self.batch_started
+        else:  # the first batch also builds the graph: not a fair sample of speed
+            self.first_batch = now - self.batch_started
         self.batches += 1
         if self.signal is not None:
             self.model.stop_training = True
@@ -356,8 +359,9 @@ class StopControl(keras.callbacks.Callback):
     def margin(self) -> float:
         """Seconds to keep for the final validation and save."""
         val = self.val_seconds
-        if val is None:  # evaluation costs about a third of training per symbol
-            val = self.val_symbols * self.busy / max(self.batches * self.batch_symbols, 1) / 3
+        if val is None:  # about a third of training per symbol, plus building its graph
+            timed = max(self.batches - 1, 1) * self.batch_symbols
+            val = self.val_symbols * self.busy / timed / 3 + self.first_batch
         save = self.checkpointer.save_seconds or 2.0
         return 1.5 * (val + save) + 1.0
 
@@ -483,7 +487,8 @@ def train(
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=opts.patience)
     stateful = [early]
     callbacks: list = [EpochReport(alphabet, plan, known, opts, log), keras.callbacks.TerminateOnNaN()]
-    if opts.lr_schedule == "cosine" and deadline is not None:
+    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
+    if schedule == "cosine" and deadline is not None:
         callbacks.append(CosineToDeadline(deadline))
     else:
         plateau = keras.callbacks.ReduceLROnPlateau(

@@ -154,11 +154,11 @@ def test_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> Non
 def test_time_limit_counts_from_start_and_keeps_a_margin(names_file: Path, tmp_path: Path) -> None:
     started = time.monotonic() - 2.0  # two seconds already spent on start-up
     opts = TrainOptions(
-        epochs=10_000, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=8.0
+        epochs=10_000, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=12.0
     )
     record = train(names_file, tmp_path / "m", opts, started=started, log=lambda m: None)
     assert record["stopped"] == "time limit"
-    assert time.monotonic() - started < 8.0
+    assert time.monotonic() - started < 12.0
     assert (tmp_path / "m" / ckpt.WEIGHTS_FILE).is_file()
 
 
