@@ -230,12 +230,10 @@ def train(
         record = run_training(
             names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given, started=STARTED
         )
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = True  # everything is saved, atomically and fsynced
     if record.get("signal"):
-        # Everything is saved (atomically, fsynced); TensorFlow's teardown can take
-        # seconds, so leave at once with the conventional 128 + signal status.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(128 + record["signal"])
+        ctx.exit(128 + record["signal"])  # 130 for SIGINT, 143 for SIGTERM
 
 
 def _letters(value: str, alphabet, option: str) -> str:
@@ -495,9 +493,24 @@ def info(model_dir: str | None, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
+_SKIP_TEARDOWN = False
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="charlstm")
+    """Console-script entry point.
+
+    After a training, TensorFlow's interpreter teardown takes seconds (tens on a busy
+    machine), which would break --time-limit and the prompt exit on Ctrl-C; with every
+    file saved, the process leaves at once instead.
+    """
+    try:
+        cli(prog_name="charlstm")
+    except SystemExit as exc:
+        if _SKIP_TEARDOWN:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise
 
 
 if __name__ == "__main__":
