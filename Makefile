@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= ../shared/data
 
-.PHONY: install run test lint data pretrained bench-generate bench-train
+.PHONY: install run test lint data pretrained bench-generate bench-train pretrained-words fit-blend bench-blend
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,21 @@ pretrained: $(STAMP)
 ## bench-train: train on $(DATA)/names-ssa2018-train.txt for 10 minutes, print the test NLL (target <= 1.90)
 bench-train: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py $(DATA)
+
+## pretrained-words: retrain the bundled words LM (blend features) from data/words.txt
+pretrained-words: $(STAMP)
+	rm -rf build/pretrained-words
+	nice -n 10 $(BIN)/charlstm train data/words.txt --model build/pretrained-words --seed 1 \
+		--hidden 128 --layers 1 --batch-size 128 --epochs 20 --patience 3 --time-limit 900
+	$(BIN)/python -m charlstm.bundle build/pretrained-words charlstm/pretrained/words --without-names
+
+## fit-blend: fit the blend reranker (charlstm/blend_weights.json), print its cross-validation figures
+fit-blend: $(STAMP)
+	$(BIN)/python benchmarks/fit_blend.py $(DATA)
+
+## bench-blend: `charlstm blend` wall time against `import keras`, and --pairs pairs/s
+bench-blend: $(STAMP)
+	$(BIN)/python benchmarks/bench_blend.py
 
 ## bench-generate: start-up and names/s of `charlstm generate` against the issue-4 targets
 bench-generate: $(STAMP)

@@ -16,15 +16,20 @@ from charlstm import checkpoint as ckpt
 SHIPPED = (ckpt.META_FILE, ckpt.WEIGHTS_FILE, ckpt.NAMES_FILE, ckpt.HISTORY_FILE)
 
 
-def bundle(source: Path, target: Path) -> None:
-    """Replace ``target`` with the shipped files of the model in ``source``."""
+def bundle(source: Path, target: Path, names: bool = True) -> None:
+    """Replace ``target`` with the shipped files of the model in ``source``.
+
+    ``names=False`` leaves out the training names (the words LM's list is large and
+    only ``generate --novel`` reads it).
+    """
     ckpt.open_model(source).lm()  # refuse to ship a broken model
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for name in SHIPPED:
-        shutil.copy2(source / name, target / name)
+        if names or name != ckpt.NAMES_FILE:
+            shutil.copy2(source / name, target / name)
 
 
 if __name__ == "__main__":
-    bundle(Path(sys.argv[1]), Path(sys.argv[2]))
+    bundle(Path(sys.argv[1]), Path(sys.argv[2]), names="--without-names" not in sys.argv[3:])
