@@ -393,9 +393,15 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("word1")
-@click.argument("word2")
+@click.argument("word1", required=False)
+@click.argument("word2", required=False)
 @model_option
+@click.option(
+    "--words-model",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Words LM directory. Default: the bundled words model.",
+)
 @click.option(
     "--top",
     "-k",
@@ -404,27 +410,89 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     show_default=True,
     help="How many candidates to print.",
 )
+@click.option(
+    "--pairs",
+    "pairs_file",
+    metavar="FILE",
+    type=click.File("r", encoding="utf-8-sig"),
+    help="Blend every line of FILE ('-': stdin): two words separated by a tab or spaces "
+    "(extra columns ignored). Prints one line per pair, in order: the two words and "
+    "the --top blends, tab-separated (with --json, one object per line).",
+)
+@click.option(
+    "--eval",
+    "eval_file",
+    metavar="FILE.tsv",
+    type=click.File("r", encoding="utf-8-sig"),
+    help="Measure on FILE.tsv lines word1, word2, gold blend: exact@1, exact@3, exact@10 "
+    "and average Levenshtein distance of the top answer, over all rows.",
+)
+@click.option("--both-orders", is_flag=True, help="Also try a prefix of WORD2 joined to a suffix of WORD1.")
 @json_option
-def blend(word1: str, word2: str, model_dir: str | None, top: int, as_json: bool) -> None:
+def blend(
+    word1: str | None,
+    word2: str | None,
+    model_dir: str | None,
+    words_model: str | None,
+    top: int,
+    pairs_file,
+    eval_file,
+    both_orders: bool,
+    as_json: bool,
+) -> None:
     """Blend two words into portmanteaus, best first, with their scores.
 
-    Candidates join a prefix of WORD1 to a suffix of WORD2; the capitalisation of
-    the output follows the input.
+    Candidates join a prefix of WORD1 to a suffix of WORD2. A fitted reranker scores
+    them by how each is put together and by the bundled words LM; the score is the
+    candidate's probability among all candidates. (The reranker can also use a names
+    LM, --model, but cross-validation left it out of the shipped weights.) Input is
+    case-insensitive and accents are folded (Beyoncé -> beyonce); the output's
+    capitalisation follows the input.
 
     \b
     Examples:
       charlstm blend Brad Angelina
       charlstm blend Britain Exit --top 3 --json
+      printf 'smoke fog\\nchar lizard\\n' | charlstm blend --pairs - --top 1
+      charlstm blend --eval blends-dev.tsv
     """
-    from charlstm.blend import blend as run_blend
+    from charlstm.blend import Blender, read_pairs
+    from charlstm.checkpoint import bundled_model_dir, open_model
 
+    sources = sum(x is not None for x in (pairs_file, eval_file)) + (word1 is not None)
+    if sources != 1:
+        raise click.UsageError("give WORD1 WORD2, or --pairs FILE, or --eval FILE.tsv (exactly one)")
+    if word1 is not None and word2 is None:
+        raise click.UsageError("missing WORD2: blend needs two words")
+    words_dir = words_model or bundled_model_dir("words")
     model = _open_model(model_dir)
-    results = run_blend(word1, word2, model.lm(), model.alphabet, top=top)
-    if as_json:
-        blends = [{"blend": b.blend, "score": round(b.score, 4)} for b in results]
-        click.echo(json.dumps({"word1": word1, "word2": word2, "blends": blends}))
-    else:
-        click.echo("\n".join(f"{b.blend}\t{b.score:.4f}" for b in results))
+    click.echo(f"using words model {words_dir} ({'--words-model' if words_model else 'bundled'})", err=True)
+    blender = Blender.open(model, open_model(words_dir))
+
+    def read(fh, columns: int) -> list[tuple[str, ...]]:
+        source = getattr(fh, "name", "<stdin>")  # Click's test runner gives stdin no name
+        try:
+            return read_pairs(fh, source, model.alphabet, columns=columns)
+        except UnicodeDecodeError as exc:
+            raise CharlstmError(f"{source}: not UTF-8 text ({exc.reason})") from None
+
+    if eval_file is not None:
+        result = blender.evaluate(read(eval_file, 3), both_orders=both_orders)
+        if as_json:
+            click.echo(json.dumps(result.to_json()))
+        else:
+            shown = "  ".join(f"exact@{k} {100 * v:.1f}%" for k, v in result.exact.items())
+            click.echo(f"{shown}  avg Levenshtein {result.levenshtein:.3f}  ({result.rows} rows)")
+        return
+    pairs = read(pairs_file, 2) if pairs_file is not None else [(word1, word2)]
+    for (w1, w2), results in zip(pairs, blender.rank(pairs, top=top, both_orders=both_orders), strict=True):
+        if as_json:
+            blends = [{"blend": b.blend, "score": round(b.score, 6)} for b in results]
+            click.echo(json.dumps({"word1": w1, "word2": w2, "blends": blends}))
+        elif pairs_file is not None:
+            click.echo("\t".join([w1, w2, *(b.blend for b in results)]))
+        else:
+            click.echo("\n".join(f"{b.blend}\t{b.score:.6f}" for b in results))
 
 
 @cli.command()
