@@ -35,7 +35,7 @@ data: $(STAMP)
 pretrained: $(STAMP)
 	rm -rf build/pretrained-names
 	$(BIN)/charlstm train data/names.txt --model build/pretrained-names --seed 1 \
-		--hidden 128 --layers 1 --dropout 0.1 --epochs 60 --patience 8
+		--hidden 128 --layers 1 --dropout 0.4 --batch-size 32 --epochs 150 --patience 10
 	$(BIN)/python -m charlstm.bundle build/pretrained-names charlstm/pretrained/names
 
 ## bench-train: train on $(DATA)/names-ssa2018-train.txt for 10 minutes, print the test NLL (target <= 1.90)

@@ -484,11 +484,16 @@ def train(
     plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed, replicas)
     val_plan = BatchPlan(val_names, alphabet, 512, None, replicas) if val_names else None
     monitor = "val_nll" if val_plan is not None else "nll"
-    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=opts.patience)
+    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
+    if deadline is None:
+        schedule = "plateau"  # cosine needs a deadline to anneal to
+    # The cosine schedule's last epochs, at a small learning rate, are usually its best:
+    # it runs to the deadline (still keeping the best epoch) instead of stopping early.
+    patience = opts.patience if schedule != "cosine" else opts.epochs
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience)
     stateful = [early]
     callbacks: list = [EpochReport(alphabet, plan, known, opts, log), keras.callbacks.TerminateOnNaN()]
-    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
-    if schedule == "cosine" and deadline is not None:
+    if schedule == "cosine":
         callbacks.append(CosineToDeadline(deadline))
     else:
         plateau = keras.callbacks.ReduceLROnPlateau(
