@@ -85,15 +85,15 @@ def cli() -> None:
 @model_option
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Maximum epochs.")
 @click.option(
-    "--hidden", type=click.IntRange(min=1), default=384, show_default=True, help="LSTM units per layer."
+    "--hidden", type=click.IntRange(min=1), default=256, show_default=True, help="LSTM units per layer."
 )
 @click.option(
-    "--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Stacked LSTM layers."
+    "--layers", type=click.IntRange(min=1), default=2, show_default=True, help="Stacked LSTM layers."
 )
 @click.option(
     "--dropout",
     type=FiniteFloatRange(0, 1, max_open=True),
-    default=0.4,
+    default=0.3,
     show_default=True,
     help="Dropout between LSTM layers and before the output layer.",
 )

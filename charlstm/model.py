@@ -19,9 +19,9 @@ PAD_TARGET = -1  # target id of padded positions; the loss and metrics skip it
 class Architecture:
     """Shape of the network. Defaults keep Keras on its fused (cuDNN) LSTM kernel."""
 
-    hidden: int = 384
-    layers: int = 1
-    dropout: float = 0.4
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.3
     recurrent_dropout: float = 0.0
 
     def to_json(self) -> dict:
