@@ -578,7 +578,8 @@ def main() -> None:
         if _SKIP_TEARDOWN:
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(exc.code if isinstance(exc.code, int) else 1)
+            code = exc.code
+            os._exit(code if isinstance(code, int) else (0 if code is None else 1))
         raise
 
 
