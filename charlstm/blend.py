@@ -25,6 +25,7 @@ from charlstm.errors import CharlstmError
 from charlstm.npmodel import NumpyLSTM
 
 MIN_LENGTH = 3
+MAX_WORD_LENGTH = 40  # candidates grow as the product of the lengths; longer is no word
 WEIGHTS_FILE = Path(__file__).parent / "blend_weights.json"
 CHUNK_PAIRS = 256  # pairs scored together in one batched pass per LM
 
@@ -80,6 +81,8 @@ def check_word(raw: str, alphabet: Alphabet, where: str = "") -> str:
     if bad:
         shown = ", ".join(repr(c) for c in bad)
         raise CharlstmError(f"{where}{raw!r} has letters outside a-z: {shown}")
+    if len(word) > MAX_WORD_LENGTH:
+        raise CharlstmError(f"{where}{raw[:20]!r}... is longer than {MAX_WORD_LENGTH} letters")
     return word
 
 

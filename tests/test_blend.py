@@ -236,6 +236,12 @@ def test_letters_outside_the_alphabet_are_named(args: tuple[str, str], needle: s
     assert result.exit_code == 1 and needle in result.stderr and "Traceback" not in result.output
 
 
+def test_overlong_words_are_refused_at_once() -> None:
+    result = run("a" * 41, "Exit")
+    assert result.exit_code == 1 and "longer than 40 letters" in result.stderr
+    assert run("a" * 40, "Exit", "--top", "1").exit_code == 0
+
+
 def test_short_and_identical_words_get_an_answer() -> None:
     result = run("a", "b")
     assert result.exit_code == 0 and result.stdout.split("\t")[0] == "ab"
