@@ -17,10 +17,13 @@ import math
 import shlex
 import signal
 import sys
+import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,14 +31,24 @@ from charlstm import __version__
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.data import DEFAULT_MAX_LENGTH, encode_names, load_names, split_names
-from charlstm.distribute import select_strategy
+from charlstm.distribute import (
+    fit_across_workers,
+    is_multiworker,
+    largest_among_workers,
+    lost_workers_as_errors,
+    select_strategy,
+)
 from charlstm.errors import CharlstmError
 from charlstm.lock import locks_model_dir
 from charlstm.model import PAD_TARGET, Architecture, build_model, compile_model, export_weights, keras
 from charlstm.npmodel import NumpyLSTM
 from charlstm.sampling import sample_names
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 Log = Callable[[str], None]
+Agree = Callable[[float], float]  # the value all workers agree on (the largest); see charlstm.distribute
 
 STATE_FILE = "state.json"
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
@@ -47,6 +60,11 @@ _INHERITED = ("epochs", "batch_size", "learning_rate", "val_fraction", "val_file
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _alone(value: float) -> float:
+    """The agreement of a single process with itself."""
+    return value
 
 
 @dataclass
@@ -127,17 +145,33 @@ class BatchPlan:
                 yield self.arrays(indices)
             epoch, skip = epoch + 1, 0
 
-    def dataset(self, step: int | None = 0):
-        """A tf.data view: the endless stream from ``step``, or one pass if ``step`` is None."""
+    def dataset(self, step: int | None = 0, context: tf.distribute.InputContext | None = None):
+        """A tf.data view: the endless stream from ``step``, or one pass if ``step`` is None.
+
+        With a ``tf.distribute.InputContext`` (multi-worker input), only this worker's
+        share of each batch: the rows of each of its replicas in turn, split as
+        ``MirroredStrategy`` splits a batch among replicas.
+        """
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, None), tf.int32)
+        batches = (
+            (lambda: (self.arrays(b) for b in self.batches(0))) if step is None else lambda: self.stream(step)
+        )
+        shares = 1
+        if context is not None:
+            shares = context.num_replicas_in_sync // context.num_input_pipelines
+            whole, first = batches, context.input_pipeline_id * shares
+
+            def batches():
+                for inputs, targets in whole():
+                    size = len(inputs) // self.replicas
+                    for r in range(first, first + shares):
+                        yield inputs[r * size : (r + 1) * size], targets[r * size : (r + 1) * size]
+
+        ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
         if step is None:
-            ds = tf.data.Dataset.from_generator(
-                lambda: (self.arrays(b) for b in self.batches(0)), output_signature=(spec, spec)
-            ).apply(tf.data.experimental.assert_cardinality(self.n_batches))
-        else:
-            ds = tf.data.Dataset.from_generator(lambda: self.stream(step), output_signature=(spec, spec))
+            ds = ds.apply(tf.data.experimental.assert_cardinality(self.n_batches * shares))
         return ds.prefetch(4)
 
 
@@ -203,15 +237,23 @@ class Checkpointer(keras.callbacks.Callback):
     plateau counters an exact resume needs. Here every file goes through
     :func:`charlstm.checkpoint.atomic_write`. The state is a Keras file named by its
     step plus ``state.json`` naming it, written in that order, so the pair is always
-    consistent; older state files are removed afterwards.
+    consistent; older state files are removed afterwards. ``agree`` makes all
+    workers of a multi-worker run save at the same steps.
     """
 
     def __init__(
-        self, model_dir: Path, meta: dict, monitor: str, state: dict, stateful: list, interval: float
+        self,
+        model_dir: Path,
+        meta: dict,
+        monitor: str,
+        state: dict,
+        stateful: list,
+        interval: float,
+        agree: Agree = _alone,
     ) -> None:
         super().__init__()
         self.dir, self.meta, self.monitor, self.state = model_dir, meta, monitor, state
-        self.stateful, self.interval = stateful, interval
+        self.stateful, self.interval, self.agree = stateful, interval, agree
         self.save_seconds = 0.0  # how long the last epoch-end save took
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -219,7 +261,7 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.state["step"] += 1
-        if time.monotonic() - self.last_save >= self.interval:
+        if self.agree(time.monotonic() - self.last_save >= self.interval):
             self.save_state()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -286,21 +328,27 @@ class CosineToDeadline(keras.callbacks.Callback):
     """Anneals the learning rate along a half cosine to 1% of its start by the deadline.
 
     With a fixed time budget, decaying to (almost) zero at the end gives a better
-    model than a plateau schedule, which has no time to react.
+    model than a plateau schedule, which has no time to react. ``agree`` gives all
+    workers of a multi-worker run the same learning rate (the furthest progress).
     """
 
-    def __init__(self, deadline: float, floor: float = 0.01) -> None:
+    def __init__(self, deadline: float, floor: float = 0.01, agree: Agree = _alone) -> None:
         super().__init__()
-        self.deadline, self.floor = deadline, floor
+        self.deadline, self.floor, self.agree = deadline, floor, agree
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.begin = time.monotonic()
         self.base = _learning_rate(self.model)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        progress = min((time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9), 1.0)
+        progress = self.agree(
+            min((time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9), 1.0)
+        )
         scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
         self.model.optimizer.learning_rate.assign(self.base * scale)
+
+
+_TIME_LIMIT, _INTERRUPTED = 1.0, 2.0  # why to stop, in the order workers agree on (the largest)
 
 
 class StopControl(keras.callbacks.Callback):
@@ -309,14 +357,22 @@ class StopControl(keras.callbacks.Callback):
     The deadline keeps a margin for what follows the last batch: a validation pass
     and the final save, estimated from the last ones measured (or, before any, from
     the training speed so far).
+
+    In a multi-worker run (``agree`` given) every worker stops after the same batch:
+    when any of them is signalled or reaches its time limit.
     """
 
     def __init__(
-        self, deadline: float | None, val_symbols: int, batch_symbols: float, checkpointer: Checkpointer
+        self,
+        deadline: float | None,
+        val_symbols: int,
+        batch_symbols: float,
+        checkpointer: Checkpointer,
+        agree: Agree | None = None,
     ) -> None:
         super().__init__()
         self.deadline, self.val_symbols, self.batch_symbols = deadline, val_symbols, batch_symbols
-        self.checkpointer = checkpointer
+        self.checkpointer, self.agree = checkpointer, agree
         self.signal: int | None = None
         self.reason: str | None = None
         self.val_seconds: float | None = None
@@ -327,11 +383,11 @@ class StopControl(keras.callbacks.Callback):
         if self.signal is not None:  # a second signal: stop now, the last save stands
             raise KeyboardInterrupt
         self.signal, self.reason = signum, "interrupted"
-        if self.model is not None:
+        if self.model is not None and self.agree is None:  # workers stop only together
             self.model.stop_training = True
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.signal is not None:
+        if self.signal is not None and self.agree is None:
             self.model.stop_training = True
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -344,10 +400,13 @@ class StopControl(keras.callbacks.Callback):
         else:  # the first batch also builds the graph: not a fair sample of speed
             self.first_batch = now - self.batch_started
         self.batches += 1
-        if self.signal is not None:
-            self.model.stop_training = True
-        elif self.deadline is not None and now + self.margin() >= self.deadline:
-            self.reason = "time limit"
+        reason = _INTERRUPTED if self.signal is not None else 0.0
+        if not reason and self.deadline is not None and now + self.margin() >= self.deadline:
+            reason = _TIME_LIMIT
+        if self.agree is not None:
+            reason = self.agree(reason)
+        if reason:
+            self.reason = self.reason or ("interrupted" if reason == _INTERRUPTED else "time limit")
             self.model.stop_training = True
 
     def on_test_begin(self, logs: dict | None = None) -> None:
@@ -419,11 +478,44 @@ def train(
     On resume, options not named in ``given`` take their saved values. The record's
     ``stopped`` says why training ended; ``signal`` is set when SIGINT or SIGTERM
     interrupted it (the state is saved; ``--resume`` continues).
+
+    With ``opts.strategy == "multiworker"`` only the chief writes ``model_dir``; the
+    other workers save into a temporary directory, removed at the end.
     """
     started = time.monotonic() if started is None else started
-    deadline = None if opts.time_limit is None else started + opts.time_limit
+    if resume and opts.strategy == "multiworker":
+        raise CharlstmError(
+            "--resume cannot continue a multiworker training across machines yet; resume it on "
+            "one machine (--strategy none or mirrored: its checkpoints are ordinary) or start afresh"
+        )
     strategy = select_strategy(opts.strategy, log)  # first: logical devices must precede TF's start
-    model_dir = Path(model_dir)
+    if not is_multiworker(strategy):
+        return _train(names_file, Path(model_dir), opts, strategy, resume, overwrite, given, started, log)
+    with lost_workers_as_errors():
+        if strategy.extended.should_checkpoint:  # the chief
+            return _train(names_file, Path(model_dir), opts, strategy, resume, overwrite, given, started, log)
+        # TensorFlow's advice: workers other than the chief save into a directory of their
+        # own (every worker saves, as saving may read variables collectively), then drop it.
+        with tempfile.TemporaryDirectory(prefix="charlstm-worker-") as scratch:
+            return _train(names_file, Path(scratch), opts, strategy, False, True, given, started, log)
+
+
+def _train(
+    names_file: str | Path,
+    model_dir: Path,
+    opts: TrainOptions,
+    strategy,
+    resume: bool,
+    overwrite: bool,
+    given: frozenset[str],
+    started: float,
+    log: Log,
+) -> dict:
+    """:func:`train` under ``strategy``, saving into ``model_dir``."""
+    deadline = None if opts.time_limit is None else started + opts.time_limit
+    multiworker = is_multiworker(strategy)
+    chief = not multiworker or bool(strategy.extended.should_checkpoint)
+    agree = largest_among_workers(strategy) if multiworker else _alone
     if resume:
         meta, state = _resume_options(model_dir, opts, given)
     else:
@@ -453,6 +545,11 @@ def train(
         val_names = load_names(opts.val_file, alphabet, max_length=opts.max_name_length).names
     else:
         train_names, val_names = split_names(corpus.names, opts.val_fraction, opts.seed)
+    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
+    if deadline is None:
+        schedule = "plateau"  # cosine needs a deadline to anneal to
+    if multiworker:
+        _check_same_run(agree, opts, schedule, alphabet, train_names, val_names)
     if not resume:
         if overwrite and (model_dir / ckpt.STATE_DIR).is_dir():
             for old in (model_dir / ckpt.STATE_DIR).iterdir():
@@ -484,9 +581,6 @@ def train(
     plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed, replicas)
     val_plan = BatchPlan(val_names, alphabet, 512, None, replicas) if val_names else None
     monitor = "val_nll" if val_plan is not None else "nll"
-    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
-    if deadline is None:
-        schedule = "plateau"  # cosine needs a deadline to anneal to
     # The cosine schedule's last epochs, at a small learning rate, are usually its best:
     # it runs to the deadline (still keeping the best epoch) instead of stopping early.
     patience = opts.patience if schedule != "cosine" else opts.epochs
@@ -494,23 +588,25 @@ def train(
     stateful = [early]
     callbacks: list = [EpochReport(alphabet, plan, known, opts, log), keras.callbacks.TerminateOnNaN()]
     if schedule == "cosine":
-        callbacks.append(CosineToDeadline(deadline))
+        callbacks.append(CosineToDeadline(deadline, agree=agree))
     else:
         plateau = keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode="min", factor=0.5, patience=max(1, opts.patience // 2 - 1), min_lr=1e-5
         )
         stateful.append(plateau)
         callbacks.append(plateau)
-    if opts.tensorboard:
+    if opts.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=opts.tensorboard, write_graph=False))
-    checkpointer = Checkpointer(model_dir, meta, monitor, state, stateful, opts.state_interval)
+    checkpointer = Checkpointer(model_dir, meta, monitor, state, stateful, opts.state_interval, agree)
+    val_symbols = val_plan.symbols if val_plan else 0
     control = StopControl(
-        deadline, val_plan.symbols if val_plan else 0, plan.symbols / plan.n_batches, checkpointer
+        deadline, val_symbols, plan.symbols / plan.n_batches, checkpointer, agree if multiworker else None
     )
     callbacks += [early, RestoreCallbackState(state.get("callbacks", {}), stateful), checkpointer, control]
+    where = model_dir if chief else "the chief's model directory"
     log(
         f"training {parameters:,}-parameter model on {len(train_names):,} names "
-        f"({len(val_names):,} for validation) into {model_dir}"
+        f"({len(val_names):,} for validation) into {where}"
     )
     if state["epoch"] >= opts.epochs:
         log(f"already trained {state['epoch']} epochs; raise --epochs to train more")
@@ -519,16 +615,30 @@ def train(
     try:
         # Keras writes its progress bar to stdout; stdout is kept for results.
         with contextlib.redirect_stdout(sys.stderr):
-            model.fit(
-                plan.dataset(state["step"]),
-                steps_per_epoch=plan.n_batches,
-                validation_data=val_plan.dataset(None) if val_plan else None,
-                epochs=opts.epochs,
-                initial_epoch=state["epoch"],
-                callbacks=callbacks,
-                shuffle=False,  # the batch plan shuffles, seeded
-                verbose=1 if sys.stderr.isatty() else 0,
-            )
+            if multiworker:  # each worker reads its replicas' shares of every batch
+                distribute = strategy.distribute_datasets_from_function
+                fit_across_workers(
+                    model,
+                    strategy,
+                    distribute(lambda context: plan.dataset(state["step"], context)),
+                    plan.n_batches,
+                    distribute(lambda context: val_plan.dataset(None, context)) if val_plan else None,
+                    val_plan.n_batches if val_plan else 0,
+                    opts.epochs,
+                    state["epoch"],
+                    callbacks,
+                )
+            else:
+                model.fit(
+                    plan.dataset(state["step"]),
+                    steps_per_epoch=plan.n_batches,
+                    validation_data=val_plan.dataset(None) if val_plan else None,
+                    epochs=opts.epochs,
+                    initial_epoch=state["epoch"],
+                    callbacks=callbacks,
+                    shuffle=False,  # the batch plan shuffles, seeded
+                    verbose=1 if sys.stderr.isatty() else 0,
+                )
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -537,11 +647,29 @@ def train(
     ckpt.write_json(model_dir / ckpt.META_FILE, meta)
     log(
         f"stopped ({stopped}); best epoch {meta['training'].get('best_epoch')}: {monitor} "
-        f"{state.get('best', math.nan):.4f} nats; model saved in {model_dir}"
+        f"{state.get('best', math.nan):.4f} nats; model saved in {where}"
     )
-    if control.signal is not None:
+    if control.signal is not None and chief:
         log(
-            "training state saved; to continue: charlstm train "
+            f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "
             f"{shlex.quote(str(names_file))} --model {shlex.quote(str(model_dir))} --resume"
         )
     return {**meta["training"], "signal": control.signal}
+
+
+def _check_same_run(
+    agree: Agree, opts: TrainOptions, schedule: str, alphabet: Alphabet, train: list[str], val: list[str]
+) -> None:
+    """Refuse to start unless every worker has the same names and batch-shaping options.
+
+    Workers that disagree would split different batches, or wait for each other in
+    different collective operations, forever.
+    """
+    shaping = [opts.epochs, opts.batch_size, opts.learning_rate, opts.seed, opts.patience, opts.clipnorm,
+               opts.architecture.to_json(), alphabet.to_json(), schedule, train, val]  # fmt: skip
+    mine = float(zlib.crc32(json.dumps(shaping).encode()) & 0xFFFFFF)  # exact in float32
+    if agree(mine) != -agree(-mine):
+        raise CharlstmError(
+            "--strategy multiworker: the workers were given different names or options; run the "
+            "same command on the same names file on every machine (only TF_CONFIG differs)"
+        )
