@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -103,10 +104,30 @@ def test_auto_alphabet_model_refuses_letters_outside_it(cyrillic_model: Path) ->
     assert result.exit_code == 2 and "'Anna' is not a name in the model's alphabet" in result.stderr
 
 
-def test_multiworker_is_refused_with_the_reason(names_file: Path) -> None:
-    result = run("train", str(names_file), "--strategy", "multiworker", "--model", "m")
-    assert result.exit_code == 1 and "keras-team/keras#20585" in result.stderr
-    assert "Traceback" not in result.output
+@pytest.mark.parametrize(
+    "tf_config, message",
+    [
+        (None, "set TF_CONFIG on each machine"),
+        ("{cluster", "TF_CONFIG: not valid JSON"),
+        (
+            '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 1}}',
+            "not in the cluster",
+        ),
+        ('{"cluster": {"ps": ["localhost:1"]}, "task": {"type": "ps"}}', "only 'chief' and 'worker' jobs"),
+    ],
+)
+def test_multiworker_without_a_usable_tf_config_is_a_clear_error(
+    names_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tf_config: str | None, message: str
+) -> None:
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    model = tmp_path / "m"
+    result = run("train", str(names_file), "--strategy", "multiworker", "--model", str(model))
+    assert result.exit_code == 1 and message in result.stderr, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output and not model.exists()
 
 
 def test_bad_logical_cpu_count_is_a_clear_error(names_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,3 +173,79 @@ def test_mirrored_training_on_two_logical_cpus_converges_and_loads_on_one_device
         np.testing.assert_array_equal(value, saved[key])
     ids = np.array([[0, 1, 14, 14]], np.int32)
     assert single.predict(ids, verbose=0).shape == (1, 4, 27)
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("localhost", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_multiworker_training_on_two_local_workers_matches_mirrored_and_loads_on_one_device(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(NAMES) + "\n", encoding="utf-8")
+    args = [sys.executable, "-m", "charlstm", "train", str(data), "--epochs", "2", "--hidden", "8",
+            "--layers", "1", "--dropout", "0", "--batch-size", "8", "--seed", "3"]  # fmt: skip
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    models = [tmp_path / "chief", tmp_path / "worker1", tmp_path / "mirrored"]
+    envs = [
+        {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+        for i in (0, 1)
+    ]
+    envs.append({LOGICAL_CPUS_ENV: "2"})  # mirrored: the same split of each batch, on one machine
+    strategies = ["multiworker", "multiworker", "mirrored"]
+    procs = [
+        subprocess.Popen(
+            [*args, "--strategy", strategy, "--model", str(model)],
+            env={**os.environ, **env},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for strategy, env, model in zip(strategies, envs, models, strict=True)
+    ]
+    try:
+        errs = [proc.communicate(timeout=180)[1] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0, 0], errs
+    assert "worker 0 of 2 (the chief)" in errs[0] and "worker 1 of 2 (not the chief" in errs[1]
+    assert "Traceback" not in errs[0] + errs[1]
+
+    chief = models[0]
+    assert {p.name for p in chief.iterdir()} == {
+        "model.json", "weights.npz", "model.keras", "training-names.txt", "history.csv", "state"
+    }  # fmt: skip
+    assert not models[1].exists()  # the other worker saved into a temporary directory, now gone
+
+    def history(model: Path) -> list[dict]:
+        with (model / "history.csv").open() as fh:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+    workers, mirrored = history(chief), history(models[2])
+    assert len(workers) == 2 and all(np.isfinite(row["val_nll"]) for row in workers)
+    assert workers[-1]["nll"] < workers[0]["nll"] and workers[-1]["val_nll"] < workers[0]["val_nll"]
+    for key in ("step", "nll", "loss", "val_nll", "val_loss"):  # same batches, split the same way
+        assert [row[key] for row in workers] == pytest.approx([row[key] for row in mirrored], abs=1e-5)
+
+    val = tmp_path / "val.txt"
+    val.write_text("\n".join(split_names(NAMES, 0.1, 3)[1]) + "\n", encoding="utf-8")
+    evaluated = json.loads(run("evaluate", "--model", str(chief), str(val), "--json").stdout)
+    best = min(row["val_nll"] for row in workers)  # weights.npz holds the best epoch
+    assert evaluated["nll_per_char"] == pytest.approx(best, abs=1e-4)
+    assert len(run("generate", "--model", str(chief), "--n", "5", "--seed", "1").stdout.split()) == 5
+
+    from charlstm.model import export_weights, keras
+
+    single = keras.models.load_model(chief / "model.keras")  # no strategy in this process
+    saved = np.load(chief / "weights.npz")
+    for key, value in export_weights(single).items():
+        np.testing.assert_array_equal(value, saved[key])
