@@ -120,8 +120,8 @@ def cli() -> None:
     show_default=True,
     help="tf.distribute strategy. auto: mirrored if more than one GPU, else one device "
     "(a GPU if present). mirrored: all local GPUs, each batch split among them. "
-    "multiworker: several machines; refused for now, as Keras 3 cannot train under "
-    "MultiWorkerMirroredStrategy (see README).",
+    "multiworker: several machines, each running the same command with its own TF_CONFIG "
+    "(cluster and task index; worker 0, the chief, writes --model); see README.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=3e-3, show_default=True)
