@@ -207,30 +207,29 @@ def train(
     from pathlib import Path
 
     from charlstm.checkpoint import DEFAULT_MODEL_DIR, META_FILE
-    from charlstm.lock import lock_model_dir
+    from charlstm.prepare import Architecture, TrainOptions, prepare_training
 
     model_dir = model_dir or DEFAULT_MODEL_DIR
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and not (Path(model_dir) / META_FILE).is_file():
         raise click.BadParameter(f"{model_dir} holds no model to resume", param_hint="'--resume'")
-    with lock_model_dir(model_dir):  # before importing TensorFlow: a second run is refused at once
-        from charlstm.model import Architecture
-        from charlstm.training import TrainOptions
-        from charlstm.training import train as run_training
+    arch = Architecture(
+        hidden=options.pop("hidden"),
+        layers=options.pop("layers"),
+        dropout=options.pop("dropout"),
+        recurrent_dropout=options.pop("recurrent_dropout"),
+    )
+    opts = TrainOptions(architecture=arch, **options)
+    typed = click.core.ParameterSource.COMMANDLINE
+    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
+    # Before importing TensorFlow, which takes seconds: bad names files, a model directory
+    # another training holds or that already has a model, clashing options fail at once.
+    prepared = prepare_training(names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given)
+    with prepared as run:
+        from charlstm.training import train_prepared
 
-        arch = Architecture(
-            hidden=options.pop("hidden"),
-            layers=options.pop("layers"),
-            dropout=options.pop("dropout"),
-            recurrent_dropout=options.pop("recurrent_dropout"),
-        )
-        opts = TrainOptions(architecture=arch, **options)
-        typed = click.core.ParameterSource.COMMANDLINE
-        given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
-        record = run_training(
-            names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given, started=STARTED
-        )
+        record = train_prepared(run, started=STARTED)
     global _SKIP_TEARDOWN
     _SKIP_TEARDOWN = True  # everything is saved, atomically and fsynced
     if record.get("signal"):

@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import inspect
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from charlstm.checkpoint import remove_temp_files
 from charlstm.errors import CharlstmError
 
 LOCK_FILE = ".lock"
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _held: set[Path] = set()  # directories this process holds
 
@@ -75,18 +69,6 @@ def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -
         if created:
             with contextlib.suppress(OSError):
                 path.rmdir()
-
-
-def locks_model_dir(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a function with a ``model_dir`` parameter to run holding that lock."""
-    signature = inspect.signature(func)
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with lock_model_dir(signature.bind(*args, **kwargs).arguments["model_dir"]):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def _acquire(lock_path: Path, warn: Callable[[str], None]) -> int:

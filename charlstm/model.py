@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from charlstm.keras_setup import import_keras
+from charlstm.prepare import Architecture
 
 keras = import_keras()
 ops = keras.ops
 
 PAD_TARGET = -1  # target id of padded positions; the loss and metrics skip it
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """Shape of the network. Defaults keep Keras on its fused (cuDNN) LSTM kernel."""
-
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.3
-    recurrent_dropout: float = 0.0
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> Architecture:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @keras.saving.register_keras_serializable(package="charlstm")

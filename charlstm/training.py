@@ -17,20 +17,17 @@ import math
 import shlex
 import signal
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from charlstm import __version__
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
-from charlstm.data import DEFAULT_MAX_LENGTH, encode_names, load_names, split_names
+from charlstm.data import encode_names
 from charlstm.distribute import (
     fit_across_workers,
     is_multiworker,
@@ -39,61 +36,20 @@ from charlstm.distribute import (
     select_strategy,
 )
 from charlstm.errors import CharlstmError
-from charlstm.lock import locks_model_dir
-from charlstm.model import PAD_TARGET, Architecture, build_model, compile_model, export_weights, keras
+from charlstm.model import PAD_TARGET, build_model, compile_model, export_weights, keras
 from charlstm.npmodel import NumpyLSTM
+from charlstm.prepare import STATE_FILE, Log, PreparedRun, TrainOptions, log_to_stderr, prepare_training
 from charlstm.sampling import sample_names
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-Log = Callable[[str], None]
 Agree = Callable[[float], float]  # the value all workers agree on (the largest); see charlstm.distribute
-
-STATE_FILE = "state.json"
-STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
-# Options a resumed run keeps from the saved run unless given again. The time limit
-# is not among them: it is a budget for one invocation.
-_INHERITED = ("epochs", "batch_size", "learning_rate", "val_fraction", "val_file", "seed", "patience",
-              "clipnorm", "max_name_length", "strict", "lr_schedule")  # fmt: skip
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _alone(value: float) -> float:
     """The agreement of a single process with itself."""
     return value
-
-
-@dataclass
-class TrainOptions:
-    """Everything ``charlstm train`` can set, with its defaults."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    architecture: Architecture = field(default_factory=Architecture)
-    val_fraction: float = 0.1
-    val_file: str | None = None
-    seed: int = 0
-    patience: int = 5
-    clipnorm: float = 1.0
-    max_name_length: int = DEFAULT_MAX_LENGTH
-    strict: bool = False
-    time_limit: float | None = None
-    lr_schedule: str = "auto"  # "auto": cosine with a time limit, else plateau
-    samples_per_epoch: int = 5
-    tensorboard: str | None = None
-    state_interval: float = STATE_INTERVAL
-    alphabet: str = "default"  # or "auto": every symbol of the training file
-    strategy: str = "auto"  # see charlstm.distribute
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["architecture"] = self.architecture.to_json()
-        return data
 
 
 class BatchPlan:
@@ -425,42 +381,6 @@ class StopControl(keras.callbacks.Callback):
         return 1.5 * (val + save) + 1.0
 
 
-def _resume_options(model_dir: Path, opts: TrainOptions, given: frozenset[str]) -> tuple[dict, dict]:
-    """Read the saved run and merge its options with those given again.
-
-    Returns ``(meta, state)``. Architecture options given again must match.
-    """
-    opened = ckpt.open_model(model_dir)
-    opened.lm()  # refuses weights sized for another alphabet than model.json's
-    meta = opened.meta
-    state_path = model_dir / ckpt.STATE_DIR / STATE_FILE
-    if not state_path.is_file():
-        raise CharlstmError(f"{state_path}: missing; nothing to resume")
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        state_model = model_dir / ckpt.STATE_DIR / state["model"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CharlstmError(f"{state_path}: damaged training state ({exc})") from exc
-    if not state_model.is_file():
-        raise CharlstmError(f"{state_model}: missing; cannot resume")
-    saved_arch = Architecture.from_json(meta["architecture"])
-    clash = {
-        k: (getattr(saved_arch, k), getattr(opts.architecture, k))
-        for k in saved_arch.to_json()
-        if k in given and getattr(saved_arch, k) != getattr(opts.architecture, k)
-    }
-    if clash:
-        detail = ", ".join(f"--{k.replace('_', '-')} {new} (saved: {old})" for k, (old, new) in clash.items())
-        raise CharlstmError(f"{model_dir}: cannot resume with another architecture: {detail}")
-    opts.architecture = saved_arch
-    saved = meta.get("training", {}).get("options", {})
-    for f in fields(opts):
-        if f.name in _INHERITED and f.name not in given and f.name in saved:
-            setattr(opts, f.name, saved[f.name])
-    return meta, state
-
-
-@locks_model_dir  # one training per model directory (see charlstm.lock)
 def train(
     names_file: str | Path,
     model_dir: str | Path,
@@ -470,97 +390,57 @@ def train(
     overwrite: bool = False,
     given: frozenset[str] = frozenset(),
     started: float | None = None,
-    log: Log = _stderr,
+    log: Log = log_to_stderr,
 ) -> dict:
     """Train on ``names_file`` into ``model_dir``; return the final training record.
 
-    ``started`` is the ``time.monotonic()`` the time limit counts from (default: now).
-    On resume, options not named in ``given`` take their saved values. The record's
-    ``stopped`` says why training ended; ``signal`` is set when SIGINT or SIGTERM
-    interrupted it (the state is saved; ``--resume`` continues).
-
-    With ``opts.strategy == "multiworker"`` only the chief writes ``model_dir``; the
-    other workers save into a temporary directory, removed at the end.
+    :func:`charlstm.prepare.prepare_training` (checks, locks, reads the names), then
+    :func:`train_prepared`; see both.
     """
     started = time.monotonic() if started is None else started
-    if resume and opts.strategy == "multiworker":
-        raise CharlstmError(
-            "--resume cannot continue a multiworker training across machines yet; resume it on "
-            "one machine (--strategy none or mirrored: its checkpoints are ordinary) or start afresh"
-        )
-    strategy = select_strategy(opts.strategy, log)  # first: logical devices must precede TF's start
+    prepared = prepare_training(
+        names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given, log=log
+    )
+    with prepared as run:
+        return train_prepared(run, started)
+
+
+def train_prepared(run: PreparedRun, started: float | None = None) -> dict:
+    """Train ``run`` (see :func:`charlstm.prepare.prepare_training`); return the final training record.
+
+    ``started`` is the ``time.monotonic()`` the time limit counts from (default: now).
+    The record's ``stopped`` says why training ended; ``signal`` is set when SIGINT or
+    SIGTERM interrupted it (the state is saved; ``--resume`` continues).
+    """
+    started = time.monotonic() if started is None else started
+    strategy = select_strategy(run.opts.strategy, run.log)  # first: logical devices must precede TF's start
     if not is_multiworker(strategy):
-        return _train(names_file, Path(model_dir), opts, strategy, resume, overwrite, given, started, log)
+        return _train(run, strategy, started)
     with lost_workers_as_errors():
-        if strategy.extended.should_checkpoint:  # the chief
-            return _train(names_file, Path(model_dir), opts, strategy, resume, overwrite, given, started, log)
-        # TensorFlow's advice: workers other than the chief save into a directory of their
-        # own (every worker saves, as saving may read variables collectively), then drop it.
-        with tempfile.TemporaryDirectory(prefix="charlstm-worker-") as scratch:
-            return _train(names_file, Path(scratch), opts, strategy, False, True, given, started, log)
+        return _train(run, strategy, started)
 
 
-def _train(
-    names_file: str | Path,
-    model_dir: Path,
-    opts: TrainOptions,
-    strategy,
-    resume: bool,
-    overwrite: bool,
-    given: frozenset[str],
-    started: float,
-    log: Log,
-) -> dict:
-    """:func:`train` under ``strategy``, saving into ``model_dir``."""
+def _train(run: PreparedRun, strategy, started: float) -> dict:
+    """:func:`train_prepared` under ``strategy``."""
+    opts, model_dir, log, meta, state = run.opts, run.model_dir, run.log, run.meta, run.state
+    alphabet, train_names, val_names, chief = run.alphabet, run.train_names, run.val_names, run.chief
     deadline = None if opts.time_limit is None else started + opts.time_limit
     multiworker = is_multiworker(strategy)
-    chief = not multiworker or bool(strategy.extended.should_checkpoint)
     agree = largest_among_workers(strategy) if multiworker else _alone
-    if resume:
-        meta, state = _resume_options(model_dir, opts, given)
-    else:
-        if model_dir.exists() and not model_dir.is_dir():
-            raise CharlstmError(f"{model_dir}: is a file, expected a model directory")
-        if (model_dir / ckpt.META_FILE).exists() and not overwrite:
-            raise CharlstmError(
-                f"{model_dir}: already holds a model; use --resume to continue it "
-                "or --overwrite to replace it"
-            )
-        state = {"epoch": 0, "step": 0, "history": [], "callbacks": {}}
-        meta = {
-            "format_version": ckpt.FORMAT_VERSION,
-            "charlstm_version": __version__,
-            "alphabet": Alphabet().to_json(),
-            "architecture": opts.architecture.to_json(),
-        }
-    # --alphabet auto derives the symbols from the file; a resumed run keeps its own.
-    alphabet = None if opts.alphabet == "auto" and not resume else Alphabet.from_json(meta["alphabet"])
-    corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
-    alphabet = corpus.alphabet
-    meta["alphabet"] = alphabet.to_json()
-    if corpus.skipped_summary():
-        log(f"warning: {corpus.skipped_summary()}")
-    if opts.val_file:
-        train_names = corpus.names
-        val_names = load_names(opts.val_file, alphabet, max_length=opts.max_name_length).names
-    else:
-        train_names, val_names = split_names(corpus.names, opts.val_fraction, opts.seed)
     schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
     if deadline is None:
         schedule = "plateau"  # cosine needs a deadline to anneal to
     if multiworker:
         _check_same_run(agree, opts, schedule, alphabet, train_names, val_names)
-    if not resume:
-        if overwrite and (model_dir / ckpt.STATE_DIR).is_dir():
-            for old in (model_dir / ckpt.STATE_DIR).iterdir():
-                old.unlink()
-        model_dir.mkdir(parents=True, exist_ok=True)
+    if run.overwrite and not run.resume and (model_dir / ckpt.STATE_DIR).is_dir():
+        for old in (model_dir / ckpt.STATE_DIR).iterdir():
+            old.unlink()
     known = set(train_names)
     ckpt.write_text(model_dir / ckpt.NAMES_FILE, "".join(f"{n}\n" for n in sorted(known)))
 
     keras.utils.set_random_seed(opts.seed + state["step"])
     with strategy.scope():  # variables live on every replica; Keras splits each batch among them
-        if resume:
+        if run.resume:
             model = keras.models.load_model(model_dir / ckpt.STATE_DIR / state["model"])
             model.optimizer.learning_rate.assign(state["learning_rate"])
         else:
@@ -568,14 +448,6 @@ def _train(
             compile_model(model, opts.learning_rate, opts.clipnorm)
     parameters = int(model.count_params())
     meta["parameters"] = parameters
-    meta["training"] = {
-        **meta.get("training", {}),
-        "file": str(names_file),
-        "names": len(corpus.names),
-        "train_names": len(train_names),
-        "val_names": len(val_names),
-        "options": opts.to_json(),
-    }
 
     replicas = strategy.num_replicas_in_sync
     plan = BatchPlan(train_names, alphabet, opts.batch_size, opts.seed, replicas)
@@ -652,7 +524,7 @@ def _train(
     if control.signal is not None and chief:
         log(
             f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "
-            f"{shlex.quote(str(names_file))} --model {shlex.quote(str(model_dir))} --resume"
+            f"{shlex.quote(run.names_file)} --model {shlex.quote(str(model_dir))} --resume"
         )
     return {**meta["training"], "signal": control.signal}
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +99,26 @@ CASES = [
         FAILURE,
         "long.txt: line 2: 'alexandra' is longer than 5 letters",
     ),
+    (
+        "train-val-binary",
+        ["train", "names.txt", "--val-file", "binary.dat"],
+        FAILURE,
+        "binary.dat: looks like a binary file",
+    ),
     # train: the model directory and options
     ("train-over-a-model", ["train", "names.txt", *M], FAILURE, "model: already holds a model; use --resume"),
+    (
+        "train-resume-no-state",
+        ["train", "names.txt", *M, "--resume"],
+        FAILURE,
+        "model/state/state.json: missing; nothing to resume",
+    ),
+    (
+        "train-resume-multiworker",
+        ["train", "names.txt", *M, "--resume", "--strategy", "multiworker"],
+        FAILURE,
+        "--resume cannot continue a multiworker training",
+    ),
     (
         "train-model-is-file",
         ["train", "names.txt", "-m", "names.txt"],
@@ -207,6 +227,33 @@ def test_bad_input(workspace: Path, args: list[str], status: int, message: str) 
         assert not result.stderr.startswith("Usage:")
     assert result.stdout == ""
     assert snapshot(workspace) == before
+
+
+def test_train_refuses_bad_input_before_importing_tensorflow(workspace: Path) -> None:
+    """Importing TensorFlow takes seconds: what fails without it fails first."""
+    cases = [(args, msg) for _, args, status, msg in CASES if args[0] == "train" and status == FAILURE]
+    script = (
+        "import json, sys\n"
+        "import click\n"
+        "from charlstm.cli import cli\n"
+        "errors = []\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        cli(args, standalone_mode=False)\n"
+        "        errors.append(None)\n"
+        "    except click.ClickException as exc:\n"
+        "        errors.append(exc.format_message())\n"
+        "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "print(json.dumps({'errors': errors, 'heavy': heavy}))\n"
+    )
+    argv = json.dumps([args for args, _ in cases])
+    out = subprocess.run(
+        [sys.executable, "-c", script, argv], cwd=workspace, capture_output=True, text=True, check=True
+    )
+    report = json.loads(out.stdout)
+    assert report["heavy"] == []
+    for (args, message), error in zip(cases, report["errors"], strict=True):
+        assert error is not None and message in error, (args, error)
 
 
 def test_environment_variable_naming_a_missing_model(workspace: Path) -> None:

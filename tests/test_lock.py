@@ -20,7 +20,7 @@ from conftest import NAMES, write_random_model
 from charlstm import checkpoint as ckpt
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError
-from charlstm.lock import LOCK_FILE, lock_model_dir, locks_model_dir
+from charlstm.lock import LOCK_FILE, lock_model_dir
 
 HOLDER = """
 import sys, time
@@ -74,16 +74,6 @@ def test_taking_the_lock_clears_temp_files_of_a_killed_save(tmp_path: Path) -> N
         assert not any(p.exists() for p in leftovers)
     assert warnings == [f"warning: {tmp_path}: removed 2 temporary file(s) left by an interrupted save"]
     assert {p: p.read_bytes() for p in kept} == kept
-
-
-def test_decorated_function_runs_holding_the_lock(tmp_path: Path) -> None:
-    @locks_model_dir
-    def work(names_file: str, model_dir: Path, *, flag: bool = False) -> str:
-        return (model_dir / LOCK_FILE).read_text().strip()
-
-    assert work("x", tmp_path).isdigit()
-    assert work("x", model_dir=tmp_path, flag=True).isdigit()
-    assert not (tmp_path / LOCK_FILE).exists()
 
 
 def test_a_file_cannot_be_locked_as_a_model_directory(tmp_path: Path) -> None:
