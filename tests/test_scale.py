@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import NAMES
+from conftest import NAMES, write_random_model
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +23,8 @@ from charlstm.cli import cli
 from charlstm.data import encode_names, split_names
 from charlstm.distribute import LOGICAL_CPUS_ENV
 from charlstm.errors import CharlstmError
+from charlstm.lock import LOCK_FILE
+from charlstm.prepare import TrainOptions, prepare_training
 
 CYRILLIC = [
     "Йорк", "Анна", "Мария", "Анна-Мария", "Ёжик", "Сергей", "Андрей", "Алексей", "Николай",
@@ -130,6 +132,30 @@ def test_multiworker_without_a_usable_tf_config_is_a_clear_error(
     assert "Traceback" not in result.output and not model.exists()
 
 
+def test_only_the_multiworker_chief_locks_and_checks_its_model_directory(
+    names_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = write_random_model(tmp_path / "shared")  # already holds a model
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    opts = TrainOptions(strategy="multiworker")
+
+    def worker(index: int) -> None:
+        task = {"type": "worker", "index": index}
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+
+    worker(0)  # the chief
+    with pytest.raises(CharlstmError, match="already holds a model"):
+        with prepare_training(names_file, model, opts):
+            pass
+    worker(1)
+    before = sorted(model.iterdir())
+    with prepare_training(names_file, model, opts, log=lambda message: None) as run:
+        assert not run.chief and run.model_dir.is_dir() and run.model_dir != model
+        assert not (model / LOCK_FILE).exists()
+        assert len(run.train_names) + len(run.val_names) == len(NAMES)
+    assert not run.model_dir.exists() and sorted(model.iterdir()) == before
+
+
 def test_bad_logical_cpu_count_is_a_clear_error(names_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LOGICAL_CPUS_ENV, "two")
     result = run("train", str(names_file), "--model", "m")
@@ -194,7 +220,8 @@ def test_multiworker_training_on_two_local_workers_matches_mirrored_and_loads_on
     args = [sys.executable, "-m", "charlstm", "train", str(data), "--epochs", "2", "--hidden", "8",
             "--layers", "1", "--dropout", "0", "--batch-size", "8", "--seed", "3"]  # fmt: skip
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    models = [tmp_path / "chief", tmp_path / "worker1", tmp_path / "mirrored"]
+    # Both workers get the same --model, as on a shared file system: only the chief uses it.
+    models = [tmp_path / "shared", tmp_path / "shared", tmp_path / "mirrored"]
     envs = [
         {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
         for i in (0, 1)
@@ -218,13 +245,13 @@ def test_multiworker_training_on_two_local_workers_matches_mirrored_and_loads_on
             proc.kill()
     assert [proc.returncode for proc in procs] == [0, 0, 0], errs
     assert "worker 0 of 2 (the chief)" in errs[0] and "worker 1 of 2 (not the chief" in errs[1]
+    assert "into the chief's model directory" in errs[1]
     assert "Traceback" not in errs[0] + errs[1]
 
     chief = models[0]
     assert {p.name for p in chief.iterdir()} == {
         "model.json", "weights.npz", "model.keras", "training-names.txt", "history.csv", "state"
     }  # fmt: skip
-    assert not models[1].exists()  # the other worker saved into a temporary directory, now gone
 
     def history(model: Path) -> list[dict]:
         with (model / "history.csv").open() as fh:
