@@ -22,13 +22,14 @@ import numpy as np
 
 from charlstm import checkpoint as ckpt
 from charlstm.blend import WEIGHTS_FILE, Blender, Weights, levenshtein, read_pairs
-from charlstm.blend_features import FEATURES, LM_PARTS, STRUCTURE
+from charlstm.blend_features import CUTS, FEATURES, LM_PARTS, STRUCTURE
 
 FEATURE_SETS = {
     "all": FEATURES,
     "structure+words": STRUCTURE + tuple(f"words_{p}" for p in LM_PARTS),
+    "structure+cuts+words": STRUCTURE + CUTS + tuple(f"words_{p}" for p in LM_PARTS),
 }
-L2 = (1e-4, 1e-3)
+L2 = (3e-5, 1e-4, 1e-3)
 DEV_WEIGHT = (3.0,)  # 1.0 (no extra weight on dev rows) scored lower in every setting tried
 KS = (1, 3, 10)
 

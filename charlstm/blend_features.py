@@ -48,6 +48,22 @@ STRUCTURE = (
     "rime2",  # word2's part can be all of it from its first vowel on (l-izard)
     "onset_rime",  # both at once: onset of word1 + rest of word2 (Br + exit, Sm + og)
 )
+# Which letters meet at each cut: word1 is cut after its kept part, word2 before its
+# kept part. A cut between a vowel and a stop reads differently from one that splits
+# a consonant cluster, so the class of the letter on either side of each cut is a
+# one-hot feature (8 x 8 for each word).
+LETTER_CLASSES = ("vowel", "y", "liquid", "nasal", "stop", "fricative", "other", "edge")
+_CLASS_LETTERS = {
+    "vowel": "aeiou",
+    "y": "y",
+    "liquid": "lr",
+    "nasal": "mn",
+    "stop": "bcdgkpqt",
+    "fricative": "fhjsvxz",
+}  # "other": w and any letter outside a-z; "edge": before the start or after the end
+CUTS = tuple(
+    f"cut{word}_{left}_{right}" for word in (1, 2) for left in LETTER_CLASSES for right in LETTER_CLASSES
+)
 LM_PARTS = (
     "sum",  # total log-probability (end marker included)
     "mean",  # mean log-probability per predicted symbol
@@ -55,7 +71,7 @@ LM_PARTS = (
     "suffix_gain",  # log-prob of word2's part in the blend minus in word2 itself
 )
 LM_NAMES = ("names", "words")
-FEATURES = STRUCTURE + tuple(f"{lm}_{part}" for lm in LM_NAMES for part in LM_PARTS)
+FEATURES = STRUCTURE + CUTS + tuple(f"{lm}_{part}" for lm in LM_NAMES for part in LM_PARTS)
 
 
 def _common_runs(word1: str, word2: str) -> tuple[list[list[int]], list[list[int]]]:
@@ -183,6 +199,35 @@ def structure(joins: Joins, alphabet: Alphabet) -> np.ndarray:
     ).astype(np.float64)
 
 
+def _letter_classes(alphabet: Alphabet) -> np.ndarray:
+    """The :data:`LETTER_CLASSES` index of each symbol id (the end marker is an edge)."""
+    index = {ch: LETTER_CLASSES.index(name) for name, letters in _CLASS_LETTERS.items() for ch in letters}
+    other, edge = LETTER_CLASSES.index("other"), LETTER_CLASSES.index("edge")
+    out = np.array([index.get(ch, other) for ch in alphabet.symbols], np.int64)
+    out[0] = edge  # the end-of-name marker
+    return out
+
+
+def cuts(joins: Joins, alphabet: Alphabet) -> np.ndarray:
+    """The :data:`CUTS` features, one-hot for each word: [candidates, len(CUTS)]."""
+    classes = _letter_classes(alphabet)
+    edge, n_classes = LETTER_CLASSES.index("edge"), len(LETTER_CLASSES)
+    p, rows = joins.pair, np.arange(len(joins))
+
+    def class_at(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+        inside = index >= 0  # past the end, the padding is the end marker: an edge
+        found = classes[ids[p, np.clip(index, 0, ids.shape[1] - 1)]]
+        return np.where(inside, found, edge)
+
+    start2 = joins.n2[p] - joins.b  # where word2's kept part starts in word2
+    cut1 = class_at(joins.ids1, joins.a - 1) * n_classes + class_at(joins.ids1, joins.a)
+    cut2 = class_at(joins.ids2, start2 - 1) * n_classes + class_at(joins.ids2, start2)
+    out = np.zeros((len(joins), len(CUTS)))
+    out[rows, cut1] = 1.0
+    out[rows, n_classes**2 + cut2] = 1.0
+    return out
+
+
 def _run(lm: NumpyLSTM, ids: np.ndarray, state=None) -> tuple[np.ndarray, list]:
     """Feed ``ids`` [batch, time]; log-probs of the next symbol after each step
     [time, batch, vocab] and the state after each step."""
@@ -252,7 +297,7 @@ def feature_matrix(
     LM need not run it).
     """
     joins = Joins(alphabet, words, splits)
-    parts = [structure(joins, alphabet)]
+    parts = [structure(joins, alphabet), cuts(joins, alphabet)]
     for name in LM_NAMES:
         parts.append(lm_features(lms[name], joins) if name in lms else np.zeros((len(joins), len(LM_PARTS))))
     return np.hstack(parts)

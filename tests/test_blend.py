@@ -26,10 +26,12 @@ from charlstm.blend import (
     match_case,
 )
 from charlstm.blend_features import (
+    CUTS,
     FEATURES,
     LM_PARTS,
     STRUCTURE,
     Joins,
+    cuts,
     feature_matrix,
     lm_features,
     structure,
@@ -86,6 +88,25 @@ def test_structure_features_by_hand() -> None:
     assert f["start2_vowel"] == 1 and f["drop1_vowel"] == 0  # nothing of char is dropped
 
 
+def _cuts(word1: str, word2: str, blend: str) -> list[str]:
+    cand = next(c for c in candidates(word1, word2) if c.blend == blend)
+    joins = Joins(Alphabet(), [(word1, word2)], [[(cand.prefix, cand.suffix)]])
+    row = cuts(joins, Alphabet())[0]
+    return [CUTS[k] for k in np.flatnonzero(row)]
+
+
+def test_cut_features_by_hand() -> None:
+    # Exactly one class pair per word: the letters either side of where it is cut.
+    # bra|d and |angelina; br|itain and |exit; char| and l|izard
+    assert _cuts("brad", "angelina", "brangelina") == ["cut1_vowel_stop", "cut2_edge_vowel"]
+    assert _cuts("britain", "exit", "brexit") == ["cut1_liquid_vowel", "cut2_edge_vowel"]
+    assert _cuts("char", "lizard", "charizard") == ["cut1_liquid_edge", "cut2_liquid_vowel"]
+    # Read from the string: smo|ke (the o is shared) and f|og; sw|ay and t|wit (w is "other")
+    assert _cuts("smoke", "fog", "smog") == ["cut1_vowel_stop", "cut2_fricative_vowel"]
+    assert _cuts("sway", "twit", "swit") == ["cut1_other_vowel", "cut2_stop_other"]
+    assert _cuts("gray", "yak", "grak") == ["cut1_vowel_y", "cut2_y_vowel"]
+
+
 @pytest.mark.parametrize("hidden", [(12,), (8, 6)])
 def test_lm_features_match_whole_sequence_scoring(tmp_path: Path, hidden: tuple[int, ...]) -> None:
     lm = ckpt.open_model(write_random_model(tmp_path / "m", hidden=hidden, seed=3)).lm()
@@ -112,7 +133,7 @@ def test_feature_matrix_shape(random_model_dir: Path) -> None:
     splits = [[(c.prefix, c.suffix) for c in candidates(*p)] for p in pairs]
     m = feature_matrix({"names": lm, "words": lm}, Alphabet(), pairs, splits)
     assert m.shape == (sum(map(len, splits)), len(FEATURES))
-    assert len(FEATURES) == len(STRUCTURE) + 2 * len(LM_PARTS)
+    assert len(FEATURES) == len(STRUCTURE) + len(CUTS) + 2 * len(LM_PARTS)
     assert np.isfinite(m).all()
 
 
