@@ -443,9 +443,10 @@ def blend(
     """Blend two words into portmanteaus, best first, with their scores.
 
     Candidates join a prefix of WORD1 to a suffix of WORD2. A fitted reranker scores
-    them by how each is put together and by the bundled words LM; the score is the
-    candidate's probability among all candidates. (The reranker can also use a names
-    LM, --model, but cross-validation left it out of the shipped weights.) Input is
+    them by how each is put together (letters shared at the join, how much of each
+    word is kept, which letters meet at each cut) and by the bundled words LM; the
+    score is the candidate's probability among all candidates. (The shipped weights
+    leave the names LM, --model, out, so rankings do not depend on it.) Input is
     case-insensitive and accents are folded (Beyoncé -> beyonce); the output's
     capitalisation follows the input.
 

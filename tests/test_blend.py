@@ -164,6 +164,16 @@ def test_shipped_weights_load() -> None:
     assert np.count_nonzero(weights.weight) > 5
 
 
+def test_shipped_rankings_do_not_depend_on_the_names_model(random_model_dir: Path) -> None:
+    # blend --model may name any names model; the shipped weights must not read it.
+    weights = Weights.load()
+    assert not [f for f, w in zip(FEATURES, weights.weight, strict=True) if w and f.startswith("names_")]
+    bundled = run("Brad", "Angelina", "--json")
+    other = run("Brad", "Angelina", "--json", "--model", str(random_model_dir))
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout) == json.loads(bundled.stdout)
+
+
 @pytest.mark.parametrize(
     ("word1", "word2", "gold"),
     [
