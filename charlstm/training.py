@@ -427,9 +427,9 @@ def _train(run: PreparedRun, strategy, started: float) -> dict:
     deadline = None if opts.time_limit is None else started + opts.time_limit
     multiworker = is_multiworker(strategy)
     agree = largest_among_workers(strategy) if multiworker else _alone
-    schedule = opts.lr_schedule if opts.lr_schedule != "auto" else "cosine" if deadline else "plateau"
-    if deadline is None:
-        schedule = "plateau"  # cosine needs a deadline to anneal to
+    # Cosine anneals to the deadline, so it needs one; "auto" picks it when there is one.
+    cosine = deadline is not None and opts.lr_schedule in ("auto", "cosine")
+    schedule = "cosine" if cosine else "plateau"
     if multiworker:
         _check_same_run(agree, opts, schedule, alphabet, train_names, val_names)
     if run.overwrite and not run.resume and (model_dir / ckpt.STATE_DIR).is_dir():
