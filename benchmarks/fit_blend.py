@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from charlstm import checkpoint as ckpt
-from charlstm.blend import WEIGHTS_FILE, Blender, Weights, levenshtein, read_pairs
+from charlstm.blend import WEIGHTS_FILE, Blender, Weights, evaluate_ranked, read_pairs
 from charlstm.blend_features import CUTS, FEATURES, LM_PARTS, STRUCTURE
 
 # The names-LM features are left out of every set: `blend --model` may name any
@@ -137,10 +137,10 @@ def ranked(data: Data, groups: np.ndarray, weights: Weights, top: int = 10) -> l
 
 
 def metrics(answers: list[list[str]], gold: list[str]) -> dict[str, float]:
-    n = len(gold)
-    out = {f"exact@{k}": sum(g in a[:k] for a, g in zip(answers, gold, strict=True)) / n for k in KS}
-    out["avg_levenshtein"] = sum(levenshtein(a[0], g) for a, g in zip(answers, gold, strict=True)) / n
-    return out
+    """Exact@k and average Levenshtein, as ``blend --eval --json`` reports them (without ``rows``)."""
+    figures = evaluate_ranked(answers, gold, KS).to_json()
+    del figures["rows"]
+    return figures
 
 
 def cross_validate(train: Data, dev: Data, both: Data, mask, l2, dev_weight, folds, seed) -> dict:

@@ -87,6 +87,18 @@ class Alphabet:
         """Symbols of ``name`` (already normalized) that are not in the alphabet."""
         return sorted({ch for ch in name if ch not in self._index or ch == EOS})
 
+    def fold_checked(self, text: str) -> str:
+        """``text`` folded like training names (:meth:`normalize`), every symbol checked.
+
+        Every command reads user text through this; :class:`OutsideAlphabet` names the
+        symbols outside the alphabet (and the alphabet: ``a-z`` for the default one).
+        """
+        folded = self.normalize(text)
+        bad = self.invalid(folded)
+        if bad:
+            raise OutsideAlphabet(text, bad, self)
+        return folded
+
     def encode(self, name: str) -> list[int]:
         """Ids of ``EOS + name + EOS``; ``name`` must be normalized."""
         bad = self.invalid(name)
@@ -112,6 +124,18 @@ class Alphabet:
         if not isinstance(symbols, list | str):
             raise CharlstmError("an alphabet must be a list of symbols")
         return cls(symbols)
+
+
+class OutsideAlphabet(CharlstmError):
+    """Text holds symbols outside an alphabet; ``symbols`` lists them."""
+
+    def __init__(self, text: str, symbols: list[str], alphabet: Alphabet) -> None:
+        super().__init__(f"{text!r} has letters outside {alphabet.describe()}: {_show(symbols)}")
+        self.text, self.symbols, self.alphabet = text, symbols, alphabet
+
+    def letters(self) -> str:
+        """The message without the text: ``letters outside a-z: '1'``."""
+        return f"letters outside {self.alphabet.describe()}: {_show(self.symbols)}"
 
 
 def _show(chars: Iterable[str]) -> str:

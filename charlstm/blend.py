@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from charlstm.alphabet import Alphabet
+from charlstm.alphabet import Alphabet, OutsideAlphabet
 from charlstm.blend_features import FEATURES, feature_matrix
 from charlstm.checkpoint import ModelDir
 from charlstm.errors import CharlstmError
 from charlstm.npmodel import NumpyLSTM
+from charlstm.options import BLEND_TOP
 
 MIN_LENGTH = 3
 MAX_WORD_LENGTH = 40  # candidates grow as the product of the lengths; longer is no word
@@ -74,13 +75,12 @@ def match_case(text: str, word1: str, word2: str) -> str:
 
 def check_word(raw: str, alphabet: Alphabet, where: str = "") -> str:
     """``raw`` case- and accent-folded (Beyoncé -> beyonce), or a clear error."""
-    word = alphabet.normalize(raw.strip())
+    try:
+        word = alphabet.fold_checked(raw.strip())
+    except OutsideAlphabet as exc:
+        raise CharlstmError(f"{where}{raw!r} has {exc.letters()}") from None
     if not word:
         raise CharlstmError(f"{where}cannot blend an empty word")
-    bad = alphabet.invalid(word)
-    if bad:
-        shown = ", ".join(repr(c) for c in bad)
-        raise CharlstmError(f"{where}{raw!r} has letters outside a-z: {shown}")
     if len(word) > MAX_WORD_LENGTH:
         raise CharlstmError(f"{where}{raw[:20]!r}... is longer than {MAX_WORD_LENGTH} letters")
     return word
@@ -147,7 +147,7 @@ class Blender:
         return {name: lm for name, lm in self.lms.items() if name in used} or dict(self.lms)
 
     def rank(
-        self, pairs: Sequence[tuple[str, str]], top: int = 10, both_orders: bool = False
+        self, pairs: Sequence[tuple[str, str]], top: int = BLEND_TOP, both_orders: bool = False
     ) -> list[list[Blend]]:
         """The ``top`` best blends of each (raw) pair, best first, capitalised like the input.
 
@@ -238,16 +238,20 @@ def read_pairs(
 ) -> list[tuple[str, ...]]:
     """Rows of ``columns`` words split on tabs or spaces, each checked with :func:`check_word`.
 
-    Blank lines are skipped and extra columns ignored; errors name the line.
+    Blank lines are skipped and extra columns ignored; errors name the line, or the
+    source if it is not UTF-8.
     """
     rows = []
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) < columns:
-            raise CharlstmError(f"{source}:{number}: expected {columns} words, found {len(fields)}")
-        for field in fields[:columns]:
-            check_word(field, alphabet, where=f"{source}:{number}: ")
-        rows.append(tuple(fields[:columns]))
+    try:
+        for number, line in enumerate(lines, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < columns:
+                raise CharlstmError(f"{source}:{number}: expected {columns} words, found {len(fields)}")
+            for field in fields[:columns]:
+                check_word(field, alphabet, where=f"{source}:{number}: ")
+            rows.append(tuple(fields[:columns]))
+    except UnicodeDecodeError as exc:
+        raise CharlstmError(f"{source}: not UTF-8 text ({exc.reason})") from None
     return rows

@@ -91,7 +91,7 @@ def _common_runs(word1: str, word2: str) -> tuple[list[list[int]], list[list[int
     return ahead, behind
 
 
-class Joins:
+class CandidateTable:
     """Every candidate of many pairs as flat arrays: its pair, split and structure.
 
     Candidate ``k`` is ``word1[:i[k]] + word2[n2 - j[k]:]`` of pair ``pair[k]``;
@@ -148,7 +148,7 @@ def _padded(rows: list[list[int]]) -> np.ndarray:
     return out
 
 
-def structure(joins: Joins, alphabet: Alphabet) -> np.ndarray:
+def structure(joins: CandidateTable, alphabet: Alphabet) -> np.ndarray:
     """The :data:`STRUCTURE` features: [candidates, len(STRUCTURE)]."""
     vowel = np.zeros(len(alphabet), bool)
     vowel[[alphabet.symbols.index(v) for v in VOWELS if v in alphabet.symbols]] = True
@@ -208,7 +208,7 @@ def _letter_classes(alphabet: Alphabet) -> np.ndarray:
     return out
 
 
-def cuts(joins: Joins, alphabet: Alphabet) -> np.ndarray:
+def cuts(joins: CandidateTable, alphabet: Alphabet) -> np.ndarray:
     """The :data:`CUTS` features, one-hot for each word: [candidates, len(CUTS)]."""
     classes = _letter_classes(alphabet)
     edge, n_classes = LETTER_CLASSES.index("edge"), len(LETTER_CLASSES)
@@ -240,7 +240,7 @@ def _run(lm: NumpyLSTM, ids: np.ndarray, state=None) -> tuple[np.ndarray, list]:
     return np.stack(outputs), states
 
 
-def lm_features(lm: NumpyLSTM, joins: Joins) -> np.ndarray:
+def lm_features(lm: NumpyLSTM, joins: CandidateTable) -> np.ndarray:
     """The :data:`LM_PARTS` features of every candidate: [candidates, len(LM_PARTS)].
 
     The LM reads each word1 once; every candidate then starts from the state after
@@ -296,7 +296,7 @@ def feature_matrix(
     features of an LM missing from ``lms`` are left at zero (weights that ignore an
     LM need not run it).
     """
-    joins = Joins(alphabet, words, splits)
+    joins = CandidateTable(alphabet, words, splits)
     parts = [structure(joins, alphabet), cuts(joins, alphabet)]
     for name in LM_NAMES:
         parts.append(lm_features(lms[name], joins) if name in lms else np.zeros((len(joins), len(LM_PARTS))))

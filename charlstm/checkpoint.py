@@ -1,13 +1,14 @@
 """Model directories: what they hold, how they are written safely and found.
 
-A model directory is self-contained::
+This module owns the format. A model directory is self-contained::
 
-    model.json          format version, alphabet, architecture, training record
+    model.json          format version, alphabet, architecture, training record (:class:`ModelMeta`)
     weights.npz         the best weights as plain arrays (fast inference, no TensorFlow)
     model.keras         the best model in Keras' own format
     training-names.txt  the distinct training names (for ``generate --novel``)
-    history.csv         per-epoch metrics (Keras' CSVLogger)
-    state/              the latest training state, for ``train --resume``
+    history.csv         per-epoch metrics, one row per epoch (:func:`write_history`)
+    state/              the latest training state, for ``train --resume``: ``state.json``
+                        (:class:`TrainingState`) and the ``step-N.keras`` file it names
 
 Every file is written to a temporary name in the same directory and renamed over the
 old one, so a crash at any moment leaves the previous file whole.
@@ -16,16 +17,21 @@ old one, so a crash at any moment leaves the previous file whole.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charlstm import __version__
 from charlstm.alphabet import Alphabet
 from charlstm.errors import CharlstmError
+from charlstm.options import Architecture
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL_DIR = "charlstm-model"
@@ -36,6 +42,7 @@ KERAS_FILE = "model.keras"
 NAMES_FILE = "training-names.txt"
 HISTORY_FILE = "history.csv"
 STATE_DIR = "state"
+STATE_FILE = "state.json"
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
 
@@ -114,21 +121,110 @@ def save_keras(path: str | Path, model: Any) -> None:
 
 
 @dataclass
+class TrainingRecord:
+    """``model.json``'s ``training``: what the model was trained on and how it went."""
+
+    file: str | None = None  # the names file
+    names: int | None = None  # its usable names
+    train_names: int | None = None  # of which trained on
+    val_names: int | None = None  # and held out for validation
+    options: dict = field(default_factory=dict)  # the run's TrainOptions, as JSON
+    epochs: int | None = None  # epochs trained so far
+    best_epoch: int | None = None  # the epoch whose weights are saved
+    best_val_nll: float | None = None  # its validation NLL (nats per symbol)...
+    best_train_nll: float | None = None  # ... or its training NLL, without validation
+    stopped: str | None = None  # why training ended: epochs, early stopping, time limit, interrupted
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainingRecord:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class ModelMeta:
+    """What ``model.json`` holds."""
+
+    alphabet: Alphabet
+    architecture: Architecture
+    training: TrainingRecord = field(default_factory=TrainingRecord)
+    parameters: int | None = None  # trainable and frozen weights of the Keras model
+    format_version: int = FORMAT_VERSION  # the version it was written in
+    charlstm_version: str | None = __version__
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": self.format_version,
+            "charlstm_version": self.charlstm_version,
+            "alphabet": self.alphabet.to_json(),
+            "architecture": self.architecture.to_json(),
+            "parameters": self.parameters,
+            "training": asdict(self.training),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, where: Path) -> ModelMeta:
+        """The record in ``data`` (read from ``where``); :class:`CharlstmError` if malformed."""
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CharlstmError(f"{where}: damaged model metadata (no valid format_version)")
+        for key in ("architecture", "training"):
+            if not isinstance(data.get(key, {}), dict):
+                raise CharlstmError(f"{where}: damaged model metadata ({key} is not an object)")
+        if version > FORMAT_VERSION:
+            raise CharlstmError(
+                f"{where}: format version {version} is newer than this "
+                f"charlstm understands ({FORMAT_VERSION}); upgrade charlstm"
+            )
+        if "alphabet" not in data:
+            raise CharlstmError(f"{where}: damaged model metadata (no alphabet)")
+        try:
+            alphabet = Alphabet.from_json(data["alphabet"])
+        except CharlstmError as exc:
+            raise CharlstmError(f"{where}: damaged alphabet ({exc})") from exc
+        return cls(
+            alphabet=alphabet,
+            architecture=Architecture.from_json(data.get("architecture", {})),
+            training=TrainingRecord.from_json(data.get("training", {})),
+            parameters=data.get("parameters"),
+            format_version=version,
+            charlstm_version=data.get("charlstm_version"),
+        )
+
+    def summary(self) -> dict:
+        """The facts ``charlstm info`` prints, in its order."""
+        return {
+            "format_version": self.format_version,
+            "alphabet": "".join(self.alphabet.symbols).replace("\n", "\\n"),
+            "architecture": dict(sorted(self.architecture.to_json().items())),  # as model.json has it
+            "parameters": self.parameters,
+            "epochs": self.training.epochs,
+            "best_epoch": self.training.best_epoch,
+            "best_val_nll": self.training.best_val_nll,
+            "training_file": self.training.file,
+            "training_names": self.training.names,
+        }
+
+
+def write_meta(model_dir: Path, meta: ModelMeta) -> None:
+    """Atomically write ``model.json``."""
+    write_json(model_dir / META_FILE, meta.to_json())
+
+
+@dataclass
 class ModelDir:
     """A model directory opened for reading; weights are loaded on first use."""
 
     path: Path
-    meta: dict
-    alphabet: Alphabet
+    meta: ModelMeta
     _lm: Any = field(default=None, repr=False)
 
     @property
-    def architecture(self) -> dict:
-        return self.meta.get("architecture", {})
+    def alphabet(self) -> Alphabet:
+        return self.meta.alphabet
 
-    @property
-    def training(self) -> dict:
-        return self.meta.get("training", {})
+    @alphabet.setter
+    def alphabet(self, alphabet: Alphabet) -> None:
+        self.meta.alphabet = alphabet
 
     def lm(self):
         """The numpy language model of the best weights."""
@@ -147,6 +243,93 @@ class ModelDir:
             return set(path.read_text(encoding="utf-8").split())
         except (OSError, UnicodeDecodeError) as exc:
             raise CharlstmError(f"{path}: unreadable or damaged list of training names ({exc})") from exc
+
+    def novel_exclusions(self) -> set[str]:
+        """The names ``--novel`` leaves out: the training names, which must be recorded."""
+        names = self.training_names()
+        if not names:
+            raise CharlstmError(
+                f"{self.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
+            )
+        return names
+
+    def summary(self) -> dict:
+        """What ``charlstm info`` prints: the path, then :meth:`ModelMeta.summary`."""
+        return {"path": str(self.path), **self.meta.summary()}
+
+
+def write_training_names(model_dir: Path, names: set[str]) -> None:
+    """Atomically write the distinct training names, sorted, one per line."""
+    write_text(model_dir / NAMES_FILE, "".join(f"{n}\n" for n in sorted(names)))
+
+
+def write_history(model_dir: Path, history: list[dict]) -> None:
+    """Atomically write ``history.csv``: one row per epoch, a column per metric."""
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(model_dir / HISTORY_FILE, out.getvalue())
+
+
+@dataclass
+class TrainingState:
+    """``state/state.json``: where a training stands, so that ``--resume`` continues exactly."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # batches consumed in all, across epochs
+    history: list[dict] = field(default_factory=list)  # one record per epoch (history.csv)
+    callbacks: dict[str, dict[str, float]] = field(default_factory=dict)  # early-stopping/plateau counters
+    best: float | None = None  # best monitored NLL so far
+    best_epoch: int | None = None
+    learning_rate: float | None = None  # the optimizer's, when saved
+    model: str | None = None  # the step-N.keras file beside it (model and optimizer)
+
+    @property
+    def best_or_inf(self) -> float:
+        return math.inf if self.best is None else self.best
+
+
+def read_state(model_dir: Path) -> tuple[TrainingState, Path]:
+    """The saved training state and the Keras file it names; a clear error if unusable."""
+    path = model_dir / STATE_DIR / STATE_FILE
+    if not path.is_file():
+        raise CharlstmError(f"{path}: missing; nothing to resume")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        state = TrainingState(**{k: v for k, v in data.items() if k in TrainingState.__dataclass_fields__})
+        keras_file = model_dir / STATE_DIR / data["model"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CharlstmError(f"{path}: damaged training state ({exc})") from exc
+    if not keras_file.is_file():
+        raise CharlstmError(f"{keras_file}: missing; cannot resume")
+    return state, keras_file
+
+
+def write_state(model_dir: Path, state: TrainingState, model: Any) -> None:
+    """Save ``model`` (with its optimizer) as ``state/step-N.keras``, then ``state.json`` naming it.
+
+    Written in that order, the pair is always consistent; older step files are removed
+    afterwards.
+    """
+    state_dir = model_dir / STATE_DIR
+    state_dir.mkdir(exist_ok=True)
+    name = f"step-{state.step}.keras"
+    save_keras(state_dir / name, model)
+    state.model = name
+    write_json(state_dir / STATE_FILE, asdict(state))
+    for old in state_dir.glob("step-*.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def clear_state(model_dir: Path) -> None:
+    """Remove a previous training's state (``train --overwrite``)."""
+    state_dir = model_dir / STATE_DIR
+    if state_dir.is_dir():
+        for old in state_dir.iterdir():
+            old.unlink()
 
 
 def load_weights(path: Path, symbols: int) -> dict[str, Any]:
@@ -203,7 +386,7 @@ def load_weights(path: Path, symbols: int) -> dict[str, Any]:
     return arrays
 
 
-def read_meta(path: Path) -> dict:
+def read_meta(path: Path) -> ModelMeta:
     """Read and check ``model.json`` of a model directory."""
     meta_path = path / META_FILE
     if not meta_path.exists():
@@ -211,23 +394,12 @@ def read_meta(path: Path) -> dict:
     if not meta_path.is_file():
         raise CharlstmError(f"{meta_path}: is not a file; {path} is not a charlstm model directory")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CharlstmError(f"{meta_path}: cannot read: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CharlstmError(f"{meta_path}: damaged model metadata ({exc})") from exc
-    version = meta.get("format_version") if isinstance(meta, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CharlstmError(f"{meta_path}: damaged model metadata (no valid format_version)")
-    for key in ("architecture", "training"):
-        if not isinstance(meta.get(key, {}), dict):
-            raise CharlstmError(f"{meta_path}: damaged model metadata ({key} is not an object)")
-    if meta["format_version"] > FORMAT_VERSION:
-        raise CharlstmError(
-            f"{meta_path}: format version {meta['format_version']} is newer than this "
-            f"charlstm understands ({FORMAT_VERSION}); upgrade charlstm"
-        )
-    return meta
+    return ModelMeta.from_json(data, meta_path)
 
 
 def open_model(path: str | Path) -> ModelDir:
@@ -237,14 +409,7 @@ def open_model(path: str | Path) -> ModelDir:
         raise CharlstmError(f"{path}: no such model directory")
     if not path.is_dir():
         raise CharlstmError(f"{path}: is a file, expected a model directory")
-    meta = read_meta(path)
-    if "alphabet" not in meta:
-        raise CharlstmError(f"{path / META_FILE}: damaged model metadata (no alphabet)")
-    try:
-        alphabet = Alphabet.from_json(meta["alphabet"])
-    except CharlstmError as exc:
-        raise CharlstmError(f"{path / META_FILE}: damaged alphabet ({exc})") from exc
-    return ModelDir(path=path, meta=meta, alphabet=alphabet)
+    return ModelDir(path=path, meta=read_meta(path))
 
 
 def bundled_model_dir(kind: str = "names") -> Path:

@@ -15,13 +15,28 @@ import time
 import click
 
 from charlstm import __version__
-from charlstm.errors import CharlstmError
+from charlstm.errors import CharlstmError, OptionError
+from charlstm.options import ALPHABETS, BLEND_TOP, GENERATE, LR_SCHEDULES, STRATEGIES, TRAIN
 
 STARTED = time.monotonic()
 
 
+class Command(click.Command):
+    """Reports an :class:`OptionError` as Click reports its own checks: a usage error naming the option."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OptionError as exc:
+            param = next((p for p in self.params if p.name == exc.option), None)
+            hint = param.human_readable_name if isinstance(param, click.Argument) else None  # NAMES
+            raise click.BadParameter(str(exc), ctx=ctx, param=param, param_hint=hint) from None
+
+
 class Group(click.Group):
     """Turns the library's errors into one-line messages with exit status 1."""
+
+    command_class = Command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -40,7 +55,7 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-SEED = click.IntRange(0, 2**31 - 1)
+SEED_TYPE = click.IntRange(0, 2**31 - 1)
 
 
 def _open_model(option: str | None):
@@ -83,52 +98,64 @@ def cli() -> None:
 @cli.command()
 @click.argument("names_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @model_option
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Maximum epochs.")
 @click.option(
-    "--hidden", type=click.IntRange(min=1), default=256, show_default=True, help="LSTM units per layer."
+    "--epochs", type=click.IntRange(min=1), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
 )
 @click.option(
-    "--layers", type=click.IntRange(min=1), default=2, show_default=True, help="Stacked LSTM layers."
+    "--hidden",
+    type=click.IntRange(min=1),
+    default=TRAIN.architecture.hidden,
+    show_default=True,
+    help="LSTM units per layer.",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    default=TRAIN.architecture.layers,
+    show_default=True,
+    help="Stacked LSTM layers.",
 )
 @click.option(
     "--dropout",
     type=FiniteFloatRange(0, 1, max_open=True),
-    default=0.3,
+    default=TRAIN.architecture.dropout,
     show_default=True,
     help="Dropout between LSTM layers and before the output layer.",
 )
 @click.option(
     "--recurrent-dropout",
     type=FiniteFloatRange(0, 1, max_open=True),
-    default=0.0,
+    default=TRAIN.architecture.recurrent_dropout,
     show_default=True,
     help="Dropout on the recurrent state. Any value above 0 leaves the fast cuDNN "
     "GPU kernel (other settings keep it).",
 )
 @click.option(
     "--alphabet",
-    type=click.Choice(["default", "auto"]),
-    default="default",
+    type=click.Choice(ALPHABETS),
+    default=TRAIN.alphabet,
     show_default=True,
     help="default: a-z, case and accents folded (Zoë -> zoe). auto: every symbol in FILE "
     "(other scripts, accents, hyphens, spaces), case folded only; stored with the model.",
 )
 @click.option(
     "--strategy",
-    type=click.Choice(["auto", "none", "mirrored", "multiworker"]),
-    default="auto",
+    type=click.Choice(STRATEGIES),
+    default=TRAIN.strategy,
     show_default=True,
     help="tf.distribute strategy. auto: mirrored if more than one GPU, else one device "
     "(a GPU if present). mirrored: all local GPUs, each batch split among them. "
     "multiworker: several machines, each running the same command with its own TF_CONFIG "
     "(cluster and task index; worker 0, the chief, writes --model); see README.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=3e-3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=TRAIN.batch_size, show_default=True)
+@click.option(
+    "--learning-rate", type=FiniteFloatRange(0, min_open=True), default=TRAIN.learning_rate, show_default=True
+)
 @click.option(
     "--val-fraction",
     type=FiniteFloatRange(0, 1, max_open=True),
-    default=0.1,
+    default=TRAIN.val_fraction,
     show_default=True,
     help="Fraction of names held out (seeded) to measure validation NLL.",
 )
@@ -140,7 +167,7 @@ def cli() -> None:
 @click.option(
     "--patience",
     type=click.IntRange(min=1),
-    default=5,
+    default=TRAIN.patience,
     show_default=True,
     help="Stop after this many epochs without a better validation NLL (not with the "
     "cosine schedule, which runs to the deadline).",
@@ -154,16 +181,22 @@ def cli() -> None:
 @click.option(
     "--max-name-length",
     type=click.IntRange(min=1),
-    default=32,
+    default=TRAIN.max_name_length,
     show_default=True,
     help="Skip names longer than this.",
 )
 @click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (split, init, shuffling).")
+@click.option(
+    "--seed",
+    type=SEED_TYPE,
+    default=TRAIN.seed,
+    show_default=True,
+    help="Random seed (split, init, shuffling).",
+)
 @click.option(
     "--lr-schedule",
-    type=click.Choice(["auto", "plateau", "cosine"]),
-    default="auto",
+    type=click.Choice(LR_SCHEDULES),
+    default=TRAIN.lr_schedule,
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
     "to 1% by the --time-limit deadline (needs --time-limit); auto: cosine with "
@@ -207,43 +240,29 @@ def train(
     from pathlib import Path
 
     from charlstm.checkpoint import DEFAULT_MODEL_DIR, META_FILE
-    from charlstm.prepare import Architecture, TrainOptions, prepare_training
+    from charlstm.options import Architecture, TrainOptions
+    from charlstm.preflight import preflight
 
     model_dir = model_dir or DEFAULT_MODEL_DIR
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if resume and not (Path(model_dir) / META_FILE).is_file():
         raise click.BadParameter(f"{model_dir} holds no model to resume", param_hint="'--resume'")
-    arch = Architecture(
-        hidden=options.pop("hidden"),
-        layers=options.pop("layers"),
-        dropout=options.pop("dropout"),
-        recurrent_dropout=options.pop("recurrent_dropout"),
-    )
+    arch = Architecture(**{name: options.pop(name) for name in Architecture.__dataclass_fields__})
     opts = TrainOptions(architecture=arch, **options)
     typed = click.core.ParameterSource.COMMANDLINE
-    given = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
+    explicit = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
     # Before importing TensorFlow, which takes seconds: bad names files, a model directory
     # another training holds or that already has a model, clashing options fail at once.
-    prepared = prepare_training(names_file, model_dir, opts, resume=resume, overwrite=overwrite, given=given)
-    with prepared as run:
-        from charlstm.training import train_prepared
+    checked = preflight(names_file, model_dir, opts, resume=resume, overwrite=overwrite, explicit=explicit)
+    with checked as run:
+        from charlstm.training import train_run
 
-        record = train_prepared(run, started=STARTED)
+        record = train_run(run, started=STARTED)
     global _SKIP_TEARDOWN
     _SKIP_TEARDOWN = True  # everything is saved, atomically and fsynced
     if record.get("signal"):
         ctx.exit(128 + record["signal"])  # 130 for SIGINT, 143 for SIGTERM
-
-
-def _letters(value: str, alphabet, option: str) -> str:
-    """``value`` folded by the model's alphabet, or a usage error naming the other letters."""
-    folded = alphabet.normalize(value)
-    bad = alphabet.invalid(folded)
-    if bad:
-        shown = ", ".join(repr(c) for c in bad)
-        raise click.BadParameter(f"letters outside {alphabet.describe()}: {shown}", param_hint=option)
-    return folded
 
 
 @cli.command()
@@ -253,7 +272,7 @@ def _letters(value: str, alphabet, option: str) -> str:
     "-n",
     "count",
     type=click.IntRange(min=1),
-    default=10,
+    default=GENERATE.count,
     show_default=True,
     help="How many names to print.",
 )
@@ -261,7 +280,7 @@ def _letters(value: str, alphabet, option: str) -> str:
     "--temperature",
     "-t",
     type=FiniteFloatRange(0, min_open=True),
-    default=1.0,
+    default=GENERATE.temperature,
     show_default=True,
     help="Below 1: safer, commoner names; above 1: wilder ones.",
 )
@@ -278,22 +297,24 @@ def _letters(value: str, alphabet, option: str) -> str:
 @click.option(
     "--min-length",
     type=click.IntRange(min=1),
-    default=1,
+    default=GENERATE.min_length,
     show_default=True,
     help="Fewest letters per name, prefix included.",
 )
 @click.option(
     "--max-length",
     type=click.IntRange(min=1),
-    default=32,
+    default=GENERATE.max_length,
     show_default=True,
     help="Most letters per name; longer samples are discarded.",
 )
-@click.option("--unique/--allow-duplicates", default=True, show_default=True, help="Print each name once.")
+@click.option(
+    "--unique/--allow-duplicates", default=GENERATE.unique, show_default=True, help="Print each name once."
+)
 @click.option(
     "--novel", is_flag=True, help="Skip the names the model was trained on (its training-names.txt)."
 )
-@click.option("--seed", type=SEED, help="Random seed: the same seed gives the same names.")
+@click.option("--seed", type=SEED_TYPE, help="Random seed: the same seed gives the same names.")
 @json_option
 def generate(
     model_dir: str | None,
@@ -320,24 +341,9 @@ def generate(
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
       charlstm generate --model pets --n 100 --novel --json
     """
-    from charlstm.checkpoint import NAMES_FILE
     from charlstm.sampling import sample_names
 
-    if min_length > max_length:
-        raise click.BadParameter(
-            f"{min_length} is greater than --max-length {max_length}", param_hint="'--min-length'"
-        )
     model = _open_model(model_dir)
-    prefix = _letters(prefix, model.alphabet, "'--prefix'")
-    if len(prefix) > max_length:
-        raise click.BadParameter(
-            f"{prefix!r} is longer than --max-length {max_length}", param_hint="'--prefix'"
-        )
-    exclude = model.training_names() if novel else set()
-    if novel and not exclude:
-        raise CharlstmError(
-            f"{model.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
-        )
     samples = sample_names(
         model.lm(),
         model.alphabet,
@@ -349,7 +355,7 @@ def generate(
         min_length=min_length,
         max_length=max_length,
         unique=unique,
-        exclude=exclude,
+        exclude=model.novel_exclusions() if novel else (),
     )
     lines = (
         json.dumps({"name": s.name.capitalize(), "log_prob": round(s.log_prob, 4)})
@@ -375,15 +381,10 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     Example:
       charlstm score Anna Xqzz
     """
-    from charlstm.evaluation import score_names
+    from charlstm.evaluation import fold_names, score_names
 
     model = _open_model(model_dir)
-    folded = [model.alphabet.normalize(n.strip()) for n in names]
-    for raw, name in zip(names, folded, strict=False):
-        if not name or model.alphabet.invalid(name):
-            raise click.BadParameter(
-                f"{raw!r} is not a name in {model.alphabet.describe()}", param_hint="NAMES"
-            )
+    folded = fold_names(model.alphabet, names)
     for raw, s in zip(names, score_names(model.lm(), model.alphabet, folded), strict=False):
         if as_json:
             nll = {"nll_per_char": s.nll_per_char, "bits_per_char": s.bits_per_char}
@@ -406,7 +407,7 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     "--top",
     "-k",
     type=click.IntRange(min=1),
-    default=10,
+    default=BLEND_TOP,
     show_default=True,
     help="How many candidates to print.",
 )
@@ -472,10 +473,7 @@ def blend(
 
     def read(fh, columns: int) -> list[tuple[str, ...]]:
         source = getattr(fh, "name", "<stdin>")  # Click's test runner gives stdin no name
-        try:
-            return read_pairs(fh, source, model.alphabet, columns=columns)
-        except UnicodeDecodeError as exc:
-            raise CharlstmError(f"{source}: not UTF-8 text ({exc.reason})") from None
+        return read_pairs(fh, source, model.alphabet, columns=columns)
 
     if eval_file is not None:
         result = blender.evaluate(read(eval_file, 3), both_orders=both_orders)
@@ -538,21 +536,7 @@ def info(model_dir: str | None, as_json: bool) -> None:
     Example:
       charlstm info --model pets
     """
-    model = _open_model(model_dir)
-    meta = model.meta
-    training = meta.get("training", {})
-    summary = {
-        "path": str(model.path),
-        "format_version": meta["format_version"],
-        "alphabet": "".join(model.alphabet.symbols).replace("\n", "\\n"),
-        "architecture": meta.get("architecture"),
-        "parameters": meta.get("parameters"),
-        "epochs": training.get("epochs"),
-        "best_epoch": training.get("best_epoch"),
-        "best_val_nll": training.get("best_val_nll"),
-        "training_file": training.get("file"),
-        "training_names": training.get("names"),
-    }
+    summary = _open_model(model_dir).summary()
     if as_json:
         click.echo(json.dumps(summary))
     else:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from charlstm.alphabet import EOS, Alphabet, derive
+from charlstm.alphabet import EOS, Alphabet, OutsideAlphabet, derive
 from charlstm.errors import CharlstmError
+from charlstm.options import MAX_NAME_LENGTH
 
-DEFAULT_MAX_LENGTH = 32
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ENCODE_CHUNK = 1 << 16  # names encoded at once
 
@@ -85,7 +85,7 @@ def parse_names(
     alphabet: Alphabet | None,
     *,
     path: str = "<text>",
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int = MAX_NAME_LENGTH,
     strict: bool = False,
 ) -> Corpus:
     """Normalize each line of ``text`` into a name, skipping what cannot be used.
@@ -97,22 +97,22 @@ def parse_names(
     alphabet = derive(lines) if alphabet is None else alphabet
     corpus = Corpus(path=path, names=[], alphabet=alphabet)
     for number, line in enumerate(lines, start=1):
-        name = alphabet.normalize(line.strip())
-        if not name:
-            continue
-        bad = alphabet.invalid(name)
         shown = _preview(line.strip())
-        if bad:
+        try:
+            name = alphabet.fold_checked(line.strip())
+        except OutsideAlphabet as exc:
             reason = "symbols outside the alphabet"
             detail = f"line {number}: {shown} has symbols outside the alphabet: " + ", ".join(
-                repr(c) for c in bad[:10]
+                repr(c) for c in exc.symbols[:10]
             )
-        elif len(name) > max_length:
+        else:
+            if not name:
+                continue
+            if len(name) <= max_length:
+                corpus.names.append(name)
+                continue
             reason = f"longer than {max_length} letters"
             detail = f"line {number}: {shown} is longer than {max_length} letters"
-        else:
-            corpus.names.append(name)
-            continue
         if strict:
             raise CharlstmError(f"{path}: {detail}")
         corpus.skipped.append(Skipped(number, reason))
@@ -131,7 +131,7 @@ def load_names(
     path: str | Path,
     alphabet: Alphabet | None,
     *,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int = MAX_NAME_LENGTH,
     strict: bool = False,
 ) -> Corpus:
     """Read and normalize a names file (see the module docstring); ``alphabet=None`` derives it."""

@@ -1,4 +1,4 @@
-"""Choosing where training runs: one device, every local GPU, or several machines.
+"""Where training runs: one device, every local GPU, or several machines.
 
 The strategies are ``tf.distribute``'s:
 
@@ -12,89 +12,32 @@ The strategies are ``tf.distribute``'s:
   :func:`fit_across_workers` runs the training loop instead (see there why).
 - ``auto``: ``mirrored`` when more than one GPU is visible, else ``none``.
 
-``CHARLSTM_LOGICAL_CPUS=N`` splits the CPU into N logical devices before TensorFlow
-starts (for testing ``mirrored`` without GPUs).
+What must happen before TensorFlow starts (reading ``TF_CONFIG``, splitting the CPU
+into logical devices) lives in :mod:`charlstm.cluster`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from charlstm.cluster import CLUSTER_ENV, cluster_task, split_cpu
 from charlstm.errors import CharlstmError
+from charlstm.keras_setup import keras, tf
+from charlstm.log import Log
+from charlstm.options import STRATEGIES
 
-STRATEGIES = ("auto", "none", "mirrored", "multiworker")
-LOGICAL_CPUS_ENV = "CHARLSTM_LOGICAL_CPUS"
-CLUSTER_ENV = "TF_CONFIG"
-_EXAMPLE = (
-    '{"cluster": {"worker": ["a.example:12345", "b.example:12345"]}, "task": {"type": "worker", "index": 0}}'
-)
-
-
-def split_cpu() -> None:
-    """Honour ``CHARLSTM_LOGICAL_CPUS``: split the CPU into that many logical devices."""
-    import tensorflow as tf
-
-    value = os.environ.get(LOGICAL_CPUS_ENV)
-    if not value:
-        return
-    if not value.isdigit() or int(value) < 1:
-        raise CharlstmError(f"{LOGICAL_CPUS_ENV}={value!r}: expected a positive whole number")
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    if tf.config.get_logical_device_configuration(cpu) is not None:
-        return  # already split in this process
-    try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(value))
-    except RuntimeError as exc:
-        raise CharlstmError(f"{LOGICAL_CPUS_ENV}: TensorFlow has already started; set it before") from exc
+# The largest of the values all workers pass: see largest_among_workers.
+WorkerMax = Callable[[float], float]
 
 
-def cluster_task() -> tuple[int, int]:
-    """This worker's rank (0 for the chief) and the number of workers, from ``TF_CONFIG``.
-
-    Only ``chief`` and ``worker`` jobs are accepted; anything else is a
-    :class:`CharlstmError` naming what is wrong.
-    """
-    raw = os.environ.get(CLUSTER_ENV, "").strip()
-    if not raw:
-        raise CharlstmError(
-            f"--strategy multiworker: set {CLUSTER_ENV} on each machine to the cluster and its "
-            f"own task, e.g. {CLUSTER_ENV}='{_EXAMPLE}' (see README)"
-        )
-    try:
-        config = json.loads(raw)
-    except ValueError as exc:
-        raise CharlstmError(f"{CLUSTER_ENV}: not valid JSON ({exc})") from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise CharlstmError(
-            f'{CLUSTER_ENV}: expected {{"cluster": {{...}}, "task": {{...}}}}, e.g. {_EXAMPLE}'
-        )
-    if set(cluster) - {"chief", "worker"}:
-        raise CharlstmError(
-            f"{CLUSTER_ENV}: only 'chief' and 'worker' jobs are supported, not {sorted(cluster)}"
-        )
-    jobs = {job: cluster.get(job, []) for job in ("chief", "worker")}
-    for job, addresses in jobs.items():
-        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
-            raise CharlstmError(f"{CLUSTER_ENV}: cluster.{job} must be a list of 'host:port' strings")
-    if len(jobs["chief"]) > 1 or not jobs["chief"] + jobs["worker"]:
-        raise CharlstmError(f"{CLUSTER_ENV}: expected at most one chief and at least one machine in all")
-    kind, index = task.get("type"), task.get("index", 0)
-    if kind not in jobs or not isinstance(index, int) or not 0 <= index < len(jobs[kind]):
-        raise CharlstmError(
-            f"{CLUSTER_ENV}: task {json.dumps(task)} is not in the cluster; expected "
-            '"task": {"type": "worker", "index": N} with N from 0'
-        )
-    chiefs = len(jobs["chief"])
-    return (index if kind == "chief" else chiefs + index), chiefs + len(jobs["worker"])
+def own_value(value: float) -> float:
+    """The :data:`WorkerMax` of a single process: its own value."""
+    return value
 
 
-def select_strategy(name: str, log: Callable[[str], None]):
+def select_strategy(name: str, log: Log) -> tf.distribute.Strategy:
     """The ``tf.distribute.Strategy`` called ``name`` (see the module docstring).
 
     Call it before TensorFlow builds anything: logical devices and collective
@@ -103,9 +46,7 @@ def select_strategy(name: str, log: Callable[[str], None]):
     if name not in STRATEGIES:
         raise CharlstmError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
     if name == "multiworker":
-        rank, workers = cluster_task()  # checked before TensorFlow's import: a bad TF_CONFIG fails fast
-    import tensorflow as tf
-
+        rank, workers = cluster_task()  # a bad TF_CONFIG fails before anything starts
     split_cpu()
     gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
@@ -137,12 +78,10 @@ def select_strategy(name: str, log: Callable[[str], None]):
 
 def is_multiworker(strategy: Any) -> bool:
     """Whether ``strategy`` spans several processes (and so needs :func:`fit_across_workers`)."""
-    import tensorflow as tf
-
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def largest_among_workers(strategy: Any) -> Callable[[float], float]:
+def largest_among_workers(strategy: Any) -> WorkerMax:
     """A function returning the largest of the values all workers pass to it.
 
     Decisions that depend on a clock or a signal (stop now, save the state now, the
@@ -150,8 +89,6 @@ def largest_among_workers(strategy: Any) -> Callable[[float], float]:
     waits forever in a collective operation the others skip, or the replicas'
     weights drift apart. Every worker must make the same calls in the same order.
     """
-    import tensorflow as tf
-
     @tf.function
     def gather(value):
         # Collective reductions offer SUM and MEAN only: gather, then take the max.
@@ -191,38 +128,7 @@ def fit_across_workers(
     ``train_data`` and ``val_data`` are distributed datasets (per-replica shares of
     each global batch); ``train_data`` is endless.
     """
-    import tensorflow as tf
-
-    from charlstm.model import keras
-
-    metrics = _flat_metrics(model, strategy)
-    counters = [v for m in metrics for v in (m.total, m.count)]
-    # Plain copies outside the strategy compute each result from the summed counters.
-    plain = [type(m).from_config(m.get_config()) for m in metrics]
-
-    def summed():
-        local = strategy.run(lambda: [tf.identity(v.value) for v in counters])
-        return [strategy.reduce("SUM", t, axis=None) for t in local]
-
-    @tf.function
-    def train_step(iterator):
-        strategy.run(model.train_step, args=(next(iterator),))
-        return summed()
-
-    @tf.function
-    def test_step(iterator):
-        strategy.run(model.test_step, args=(next(iterator),))
-
-    read_sums = tf.function(summed)
-
-    def results(sums: list) -> dict[str, float]:
-        logs = {}
-        for i, (m, copy) in enumerate(zip(metrics, plain, strict=True)):
-            copy.total.assign(sums[2 * i])
-            copy.count.assign(sums[2 * i + 1])
-            logs[m.name] = float(copy.result())
-        return logs
-
+    steps = _WorkerSteps(model, strategy)
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
     callback_list.on_train_begin()
@@ -233,7 +139,7 @@ def fit_across_workers(
         callback_list.on_epoch_begin(epoch)
         for step in range(steps_per_epoch):
             callback_list.on_train_batch_begin(step)
-            epoch_logs = results(train_step(train_iterator))
+            epoch_logs = steps.logs(steps.train(train_iterator))
             callback_list.on_train_batch_end(step, epoch_logs)
             if model.stop_training:
                 break
@@ -242,14 +148,48 @@ def fit_across_workers(
             callback_list.on_test_begin()
             val_iterator = iter(val_data)
             for _ in range(val_steps):
-                test_step(val_iterator)
-            val_logs = results(read_sums())
+                steps.test(val_iterator)
+            val_logs = steps.logs(steps.read())
             callback_list.on_test_end(val_logs)
             epoch_logs = {**epoch_logs, **{f"val_{k}": v for k, v in val_logs.items()}}
         callback_list.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
     callback_list.on_train_end(epoch_logs)
+
+
+class _WorkerSteps:
+    """Keras' train and test steps under the strategy, with metrics summed over all replicas."""
+
+    def __init__(self, model: Any, strategy: Any) -> None:
+        self.metrics = _flat_metrics(model, strategy)
+        counters = [v for m in self.metrics for v in (m.total, m.count)]
+        # Plain copies outside the strategy compute each result from the summed counters.
+        self.plain = [type(m).from_config(m.get_config()) for m in self.metrics]
+
+        def summed():
+            local = strategy.run(lambda: [tf.identity(v.value) for v in counters])
+            return [strategy.reduce("SUM", t, axis=None) for t in local]
+
+        @tf.function
+        def train(iterator):
+            strategy.run(model.train_step, args=(next(iterator),))
+            return summed()
+
+        @tf.function
+        def test(iterator):
+            strategy.run(model.test_step, args=(next(iterator),))
+
+        self.train, self.test, self.read = train, test, tf.function(summed)
+
+    def logs(self, sums: list) -> dict[str, float]:
+        """Each metric's result from the counters summed over all replicas."""
+        logs = {}
+        for i, (metric, copy) in enumerate(zip(self.metrics, self.plain, strict=True)):
+            copy.total.assign(sums[2 * i])
+            copy.count.assign(sums[2 * i + 1])
+            logs[metric.name] = float(copy.result())
+        return logs
 
 
 @contextlib.contextmanager
@@ -259,8 +199,6 @@ def lost_workers_as_errors() -> Iterator[None]:
     TensorFlow's coordination service notices a silent worker within seconds and
     aborts the collective operations of the others with these errors.
     """
-    import tensorflow as tf
-
     try:
         yield
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as exc:
@@ -276,8 +214,6 @@ def _flat_metrics(model: Any, strategy: Any) -> list:
     Keras builds compiled metrics on the first batch, which must not happen inside
     ``strategy.run`` (variables are made in the cross-replica context).
     """
-    import tensorflow as tf
-
     with strategy.scope():
         for m in model.metrics:
             if not getattr(m, "built", True):

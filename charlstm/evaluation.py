@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from charlstm.alphabet import Alphabet
-from charlstm.errors import CharlstmError
+from charlstm.alphabet import Alphabet, OutsideAlphabet
+from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM
 
 
@@ -42,6 +42,20 @@ class Evaluation:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def fold_names(alphabet: Alphabet, texts: Sequence[str]) -> list[str]:
+    """Each text stripped and folded into a name; :class:`OptionError` for one that is none."""
+    names = []
+    for text in texts:
+        try:
+            name = alphabet.fold_checked(text.strip())
+        except OutsideAlphabet:
+            name = ""
+        if not name:
+            raise OptionError("names", f"{text!r} is not a name in {alphabet.describe()}")
+        names.append(name)
+    return names
 
 
 def score_names(lm: NumpyLSTM, alphabet: Alphabet, names: Sequence[str]) -> list[NameScore]:

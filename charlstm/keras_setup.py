@@ -1,20 +1,22 @@
-"""Import Keras on the TensorFlow backend without TensorFlow's start-up noise.
+"""The one place TensorFlow code gets Keras and TensorFlow from, imported quietly.
 
-Only the commands that train import this module; reading a model never does.
+Only training (and exporting) imports this module; reading a model never does.
+Importing it imports TensorFlow, which takes seconds.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 
 
-def import_keras():
-    """Return the ``keras`` module, importing TensorFlow quietly the first time."""
-    if "keras" in sys.modules:
-        return sys.modules["keras"]
+def _import_quietly() -> tuple[ModuleType, ModuleType]:
+    """Import Keras on the TensorFlow backend without TensorFlow's start-up noise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
+        return sys.modules["keras"], sys.modules["tensorflow"]
     # TensorFlow's C++ runtime prints CUDA-probe lines straight to file descriptor 2
     # before TF_CPP_MIN_LOG_LEVEL applies; no setting silences them, so stderr is
     # pointed at /dev/null for the import alone. Python errors still propagate.
@@ -31,4 +33,7 @@ def import_keras():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-    return keras
+    return keras, tensorflow
+
+
+keras, tf = _import_quietly()

@@ -14,25 +14,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from charlstm.checkpoint import remove_temp_files
 from charlstm.errors import CharlstmError
+from charlstm.log import Log, log_to_stderr
 
 LOCK_FILE = ".lock"
 
 _held: set[Path] = set()  # directories this process holds
 
 
-def _warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 @contextlib.contextmanager
-def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -> Iterator[Path]:
+def lock_model_dir(model_dir: str | Path, warn: Log = log_to_stderr) -> Iterator[Path]:
     """Hold the training lock of ``model_dir`` (created if missing) for the ``with`` block.
 
     Re-entrant within a process. Raises :class:`CharlstmError` naming the holder's pid
@@ -71,7 +67,7 @@ def lock_model_dir(model_dir: str | Path, warn: Callable[[str], None] = _warn) -
                 path.rmdir()
 
 
-def _acquire(lock_path: Path, warn: Callable[[str], None]) -> int:
+def _acquire(lock_path: Path, warn: Log) -> int:
     """Lock ``lock_path`` without waiting and write our pid in it; return its descriptor."""
     while True:
         try:

@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 
-from charlstm.keras_setup import import_keras
-from charlstm.prepare import Architecture
+from charlstm.keras_setup import keras
+from charlstm.options import Architecture
 
-keras = import_keras()
 ops = keras.ops
 
 PAD_TARGET = -1  # target id of padded positions; the loss and metrics skip it
@@ -81,7 +80,7 @@ def build_model(vocab_size: int, arch: Architecture) -> keras.Model:
     return keras.Model(ids, logits, name="charlstm")
 
 
-def compile_model(model: keras.Model, learning_rate: float = 3e-3, clipnorm: float = 1.0) -> None:
+def compile_model(model: keras.Model, learning_rate: float, clipnorm: float) -> None:
     """Adam on the mean NLL over real symbols (padding ignored), with exact metrics."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=clipnorm),

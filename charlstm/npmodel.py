@@ -2,7 +2,8 @@
 
 Importing TensorFlow costs seconds; reading a model to sample, score or blend needs
 only a few small matrix products per symbol. The Keras model exports its weights
-(``weights.npz``) and this module runs the same computation: stacked LSTM layers
+(``weights.npz``, read and checked by :func:`charlstm.checkpoint.load_weights`) and
+this module runs the same computation: stacked LSTM layers
 (Keras gate order i, f, c, o; sigmoid gates, tanh cell) over one-hot inputs, then a
 dense layer to logits. A test checks it against Keras to within 1e-5.
 """
@@ -10,7 +11,6 @@ dense layer to logits. A test checks it against Keras to within 1e-5.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -26,12 +26,13 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def _prepare(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
-    """Reorder Keras' gates i, f, c, o to i, f, o, c and scale for :func:`_activate`.
+def _fused_gates(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
+    """Reorder Keras' gates i, f, c, o to i, f, o, c and scale them for one activation.
 
     Sigmoid-gate columns are negated and cell columns multiplied by -2, so that one
-    ``1 / (1 + exp(z))`` over the whole row yields sigmoid(x) for the gates and
-    (tanh(x) + 1) / 2 for the cell input (numpy's float32 exp is much faster than tanh).
+    ``1 / (1 + exp(z))`` over the whole row (in :meth:`NumpyLSTM.step`) yields
+    sigmoid(x) for the gates and (tanh(x) + 1) / 2 for the cell input (numpy's float32
+    exp is much faster than tanh).
     """
     h = recurrent.shape[0]
     order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
@@ -50,7 +51,7 @@ class NumpyLSTM:
         out_kernel: np.ndarray,
         out_bias: np.ndarray,
     ) -> None:
-        self.layers = [tuple(_prepare(*layer)) for layer in layers]
+        self.layers = [tuple(_fused_gates(*layer)) for layer in layers]
         # The first layer's input is one-hot: its product is a row of (kernel + bias).
         kernel, _, bias = self.layers[0]
         self._input_table = kernel + bias
@@ -68,12 +69,6 @@ class NumpyLSTM:
             for i in range(n)
         ]
         return cls(layers, arrays["out_kernel"], arrays["out_bias"])
-
-    @classmethod
-    def load(cls, path: str | Path) -> NumpyLSTM:
-        """Read a ``weights.npz`` file."""
-        with np.load(path) as npz:
-            return cls.from_arrays({k: npz[k] for k in npz.files})
 
     @property
     def hidden_sizes(self) -> list[int]:

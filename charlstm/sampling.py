@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from charlstm.alphabet import Alphabet
-from charlstm.data import DEFAULT_MAX_LENGTH
-from charlstm.errors import CharlstmError
+from charlstm.alphabet import Alphabet, OutsideAlphabet
+from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM, log_softmax
+from charlstm.options import GENERATE
 
 ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 INITIAL_YIELD = 0.5  # first guess of the fraction of samples that are new names
@@ -37,34 +37,24 @@ def sample_names(
     n: int,
     *,
     seed: int | None = None,
-    temperature: float = 1.0,
+    temperature: float = GENERATE.temperature,
     top_k: int | None = None,
     prefix: str = "",
-    min_length: int = 1,
-    max_length: int = DEFAULT_MAX_LENGTH,
-    unique: bool = True,
+    min_length: int = GENERATE.min_length,
+    max_length: int = GENERATE.max_length,
+    unique: bool = GENERATE.unique,
     exclude: Collection[str] = (),
 ) -> list[Sample]:
     """Draw exactly ``n`` names, or raise :class:`CharlstmError` if the constraints
     leave the model unable to produce that many.
 
-    ``prefix`` (normalized letters) is fed to the model first; the end marker is
-    withheld until ``min_length`` letters; names longer than ``max_length`` are
-    discarded; ``exclude`` names (e.g. the training set) are skipped. The names come
-    in the order an endless stream of independent samples would first produce them.
+    ``prefix`` (folded and checked by the alphabet) is fed to the model first; the end
+    marker is withheld until ``min_length`` letters; names longer than ``max_length``
+    are discarded; ``exclude`` names (e.g. the training set) are skipped. The names
+    come in the order an endless stream of independent samples would first produce
+    them. An unusable option raises :class:`OptionError` naming it.
     """
-    if n < 1:
-        raise CharlstmError(f"the number of names must be at least 1 (got {n})")
-    if not temperature > 0:
-        raise CharlstmError(f"the temperature must be greater than 0 (got {temperature})")
-    if top_k is not None and top_k < 1:
-        raise CharlstmError(f"top-k must be at least 1 (got {top_k})")
-    if min_length < 1 or max_length < min_length:
-        raise CharlstmError(
-            f"lengths must satisfy 1 <= min-length <= max-length (got {min_length} and {max_length})"
-        )
-    if len(prefix) > max_length:
-        raise CharlstmError(f"the prefix is longer than the maximum length ({max_length})")
+    prefix = _check_options(alphabet, n, temperature, top_k, prefix, min_length, max_length)
     draw = _RoundSampler(
         lm, alphabet, temperature, top_k, alphabet.encode_letters(prefix), min_length, max_length
     )
@@ -92,6 +82,35 @@ def sample_names(
         fruitless = 0 if fresh else fruitless + 1
         yield_rate = max(len(fresh) / size, 1e-3)
     return results
+
+
+def _check_options(
+    alphabet: Alphabet,
+    n: int,
+    temperature: float,
+    top_k: int | None,
+    prefix: str,
+    min_length: int,
+    max_length: int,
+) -> str:
+    """The folded prefix, once every option is checked; :class:`OptionError` names a bad one."""
+    if n < 1:
+        raise OptionError("count", f"the number of names must be at least 1 (got {n})")
+    if not temperature > 0:
+        raise OptionError("temperature", f"the temperature must be greater than 0 (got {temperature})")
+    if top_k is not None and top_k < 1:
+        raise OptionError("top_k", f"top-k must be at least 1 (got {top_k})")
+    if min_length < 1:
+        raise OptionError("min_length", f"{min_length} is less than 1")
+    if max_length < min_length:
+        raise OptionError("min_length", f"{min_length} is greater than the maximum length {max_length}")
+    try:
+        prefix = alphabet.fold_checked(prefix)
+    except OutsideAlphabet as exc:
+        raise OptionError("prefix", exc.letters()) from None
+    if len(prefix) > max_length:
+        raise OptionError("prefix", f"{prefix!r} is longer than the maximum length {max_length}")
+    return prefix
 
 
 class _RoundSampler:

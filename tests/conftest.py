@@ -72,8 +72,8 @@ def random_model_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real Keras model, trained for two epochs on :data:`NAMES` (a few seconds)."""
-    from charlstm.model import Architecture
-    from charlstm.training import TrainOptions, train
+    from charlstm.options import Architecture, TrainOptions
+    from charlstm.training import train
 
     root = tmp_path_factory.mktemp("trained")
     data = root / "names.txt"

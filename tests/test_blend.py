@@ -30,7 +30,7 @@ from charlstm.blend_features import (
     FEATURES,
     LM_PARTS,
     STRUCTURE,
-    Joins,
+    CandidateTable,
     cuts,
     feature_matrix,
     lm_features,
@@ -68,7 +68,7 @@ def test_candidates_are_prefix_plus_suffix_and_never_the_words(word1: str, word2
 
 def _row(word1: str, word2: str, blend: str) -> dict[str, float]:
     cand = next(c for c in candidates(word1, word2) if c.blend == blend)
-    joins = Joins(Alphabet(), [(word1, word2)], [[(cand.prefix, cand.suffix)]])
+    joins = CandidateTable(Alphabet(), [(word1, word2)], [[(cand.prefix, cand.suffix)]])
     return dict(zip(STRUCTURE, structure(joins, Alphabet())[0], strict=True))
 
 
@@ -90,7 +90,7 @@ def test_structure_features_by_hand() -> None:
 
 def _cuts(word1: str, word2: str, blend: str) -> list[str]:
     cand = next(c for c in candidates(word1, word2) if c.blend == blend)
-    joins = Joins(Alphabet(), [(word1, word2)], [[(cand.prefix, cand.suffix)]])
+    joins = CandidateTable(Alphabet(), [(word1, word2)], [[(cand.prefix, cand.suffix)]])
     row = cuts(joins, Alphabet())[0]
     return [CUTS[k] for k in np.flatnonzero(row)]
 
@@ -113,7 +113,7 @@ def test_lm_features_match_whole_sequence_scoring(tmp_path: Path, hidden: tuple[
     alphabet = Alphabet()
     pairs = [("brad", "angelina"), ("char", "lizard"), ("a", "b"), ("anna", "anna")]
     cands = [candidates(w1, w2) for w1, w2 in pairs]
-    joins = Joins(alphabet, pairs, [[(c.prefix, c.suffix) for c in cs] for cs in cands])
+    joins = CandidateTable(alphabet, pairs, [[(c.prefix, c.suffix) for c in cs] for cs in cands])
     got = lm_features(lm, joins)
     k = 0
     for (_, w2), cs in zip(pairs, cands, strict=True):

@@ -92,7 +92,8 @@ def test_large_batches_step_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_matches_keras(layers: int, hidden: int, dropout: float) -> None:
     """Every architecture option: the exported weights give Keras' logits within 1e-5."""
-    from charlstm.model import Architecture, build_model, export_weights
+    from charlstm.model import build_model, export_weights
+    from charlstm.options import Architecture
 
     model = build_model(VOCAB, Architecture(hidden=hidden, layers=layers, dropout=dropout))
     rng = np.random.default_rng(hidden)

@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 from charlstm import data
 from charlstm.alphabet import Alphabet, derive
 from charlstm.cli import cli
+from charlstm.cluster import LOGICAL_CPUS_ENV
 from charlstm.data import encode_names, split_names
-from charlstm.distribute import LOGICAL_CPUS_ENV
 from charlstm.errors import CharlstmError
 from charlstm.lock import LOCK_FILE
-from charlstm.prepare import TrainOptions, prepare_training
+from charlstm.options import TrainOptions
+from charlstm.preflight import preflight
 
 CYRILLIC = [
     "Йорк", "Анна", "Мария", "Анна-Мария", "Ёжик", "Сергей", "Андрей", "Алексей", "Николай",
@@ -145,11 +146,11 @@ def test_only_the_multiworker_chief_locks_and_checks_its_model_directory(
 
     worker(0)  # the chief
     with pytest.raises(CharlstmError, match="already holds a model"):
-        with prepare_training(names_file, model, opts):
+        with preflight(names_file, model, opts):
             pass
     worker(1)
     before = sorted(model.iterdir())
-    with prepare_training(names_file, model, opts, log=lambda message: None) as run:
+    with preflight(names_file, model, opts, log=lambda message: None) as run:
         assert not run.chief and run.model_dir.is_dir() and run.model_dir != model
         assert not (model / LOCK_FILE).exists()
         assert len(run.train_names) + len(run.val_names) == len(NAMES)

@@ -16,10 +16,11 @@ from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
+from charlstm.batches import BatchPlan
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError
-from charlstm.model import Architecture
-from charlstm.training import BatchPlan, TrainOptions, train
+from charlstm.options import Architecture, TrainOptions
+from charlstm.training import train
 from tests.conftest import NAMES
 
 TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16", "--dropout", "0"]  # no dropout: deterministic
@@ -97,8 +98,8 @@ def test_resume_restores_learning_rate_and_early_stopping_counters(names_file: P
     state["callbacks"]["EarlyStopping"]["best"] = 0.0  # nothing can beat it: wait grows
     (model_dir / ckpt.STATE_DIR / "state.json").write_text(json.dumps(state))
     opts = TrainOptions(epochs=5, patience=2, samples_per_epoch=0)
-    given = frozenset({"epochs", "patience"})
-    record = train(names_file, model_dir, opts, resume=True, given=given, log=lambda m: None)
+    explicit = frozenset({"epochs", "patience"})
+    record = train(names_file, model_dir, opts, resume=True, explicit=explicit, log=lambda m: None)
     history = _state(model_dir)["history"]
     assert history[1]["learning_rate"] == pytest.approx(0.00123)
     assert record["stopped"] == "early stopping" and [h["epoch"] for h in history] == [1, 2]

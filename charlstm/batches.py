@@ -1,0 +1,97 @@
+"""Training batches: same-length names, reproducible per epoch, gathered when needed.
+
+The batches are a pure function of (seed, epoch): epoch ``e`` shuffles the names
+with ``default_rng([seed, e])``, groups them by length (so no batch needs padding)
+and shuffles the batch order. Training consumes one endless stream of these batches
+and the state checkpoint records how many it has used, so a resumed run sees exactly
+the batches an uninterrupted run would have seen next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from charlstm.alphabet import Alphabet
+from charlstm.data import encode_names
+from charlstm.keras_setup import tf
+from charlstm.model import PAD_TARGET
+
+
+class BatchPlan:
+    """Same-length batches of (input ids, target ids), reproducible per epoch.
+
+    The corpus stays one flat int8 array plus offsets; a batch is gathered from it
+    only when it is needed. ``seed=None`` keeps file order and makes no shuffle
+    (validation).
+    """
+
+    def __init__(
+        self, names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None, replicas: int = 1
+    ) -> None:
+        self.replicas = replicas
+        self.flat, lengths = encode_names(names, alphabet)
+        self.lengths = lengths
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.seed, self.batch_size = seed, batch_size
+        self.groups = [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+        self.n_batches = sum(math.ceil(len(g) / batch_size) for g in self.groups)
+        self.symbols = int(lengths.sum()) - len(lengths)  # predicted symbols per epoch
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The name indices of each batch of ``epoch``, in training order."""
+        rng = None if self.seed is None else np.random.default_rng([self.seed, epoch])
+        out = []
+        for group in self.groups:
+            group = group if rng is None else rng.permutation(group)
+            out.extend(group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size))
+        if rng is not None:
+            out = [out[i] for i in rng.permutation(len(out))]
+        return out
+
+    def arrays(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (all symbols but the last) and targets (all but the first)."""
+        length = int(self.lengths[indices[0]])
+        seqs = self.flat[self.starts[indices][:, None] + np.arange(length)].astype(np.int32)
+        # tf.distribute splits a batch among replicas and Keras needs equal parts: rows
+        # that predict nothing (all targets PAD_TARGET, ignored by loss and metrics) fill up.
+        extra = -len(seqs) % self.replicas
+        inputs = np.pad(seqs[:, :-1], ((0, extra), (0, 0)))
+        return inputs, np.pad(seqs[:, 1:], ((0, extra), (0, 0)), constant_values=PAD_TARGET)
+
+    def stream(self, step: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every batch from global batch number ``step`` on, epoch after epoch."""
+        epoch, skip = divmod(step, self.n_batches)
+        while True:
+            for indices in self.batches(epoch)[skip:]:
+                yield self.arrays(indices)
+            epoch, skip = epoch + 1, 0
+
+    def dataset(self, step: int | None = 0, context: tf.distribute.InputContext | None = None):
+        """A tf.data view: the endless stream from ``step``, or one pass if ``step`` is None.
+
+        With a ``tf.distribute.InputContext`` (multi-worker input), only this worker's
+        share of each batch: the rows of each of its replicas in turn, split as
+        ``MirroredStrategy`` splits a batch among replicas.
+        """
+        spec = tf.TensorSpec((None, None), tf.int32)
+        batches = (
+            (lambda: (self.arrays(b) for b in self.batches(0))) if step is None else lambda: self.stream(step)
+        )
+        shares = 1
+        if context is not None:
+            shares = context.num_replicas_in_sync // context.num_input_pipelines
+            whole, first = batches, context.input_pipeline_id * shares
+
+            def batches():
+                for inputs, targets in whole():
+                    size = len(inputs) // self.replicas
+                    for r in range(first, first + shares):
+                        yield inputs[r * size : (r + 1) * size], targets[r * size : (r + 1) * size]
+
+        ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
+        if step is None:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(self.n_batches * shares))
+        return ds.prefetch(4)

@@ -1,0 +1,253 @@
+"""The Keras callbacks of a training: epoch report, checkpoints, schedule, stopping.
+
+All of them also drive the multi-worker loop (:func:`charlstm.distribute.fit_across_workers`);
+there ``worker_max`` (:data:`charlstm.distribute.WorkerMax`) makes every worker take
+the same clock- or signal-driven decision.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from charlstm import checkpoint as ckpt
+from charlstm.alphabet import Alphabet
+from charlstm.batches import BatchPlan
+from charlstm.distribute import WorkerMax, own_value
+from charlstm.keras_setup import keras
+from charlstm.log import Log
+from charlstm.model import export_weights
+from charlstm.npmodel import NumpyLSTM
+from charlstm.sampling import sample_names
+
+
+def learning_rate(model: keras.Model) -> float:
+    """The optimizer's learning rate now."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class EpochReport(keras.callbacks.Callback):
+    """Logs one line per epoch (NLL in nats and bits, speed) and a few sampled names.
+
+    It also adds ``symbols_per_sec`` and ``learning_rate`` to the epoch logs, which
+    the history then records.
+    """
+
+    def __init__(
+        self, alphabet: Alphabet, plan: BatchPlan, known: set[str], samples: int, seed: int, log: Log
+    ) -> None:
+        super().__init__()
+        self.alphabet, self.plan, self.known, self.samples, self.log = alphabet, plan, known, samples, log
+        self.rng = np.random.default_rng(seed)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.monotonic()
+        self.seen_batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.seen_batches += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        logs["symbols_per_sec"] = self.plan.symbols * self.seen_batches / self.plan.n_batches / elapsed
+        logs["learning_rate"] = learning_rate(self.model)
+        line = f"epoch {epoch + 1}: train {logs['nll']:.4f} nats ({logs['bpc']:.3f} bits)"
+        if "val_nll" in logs:
+            line += f"  val {logs['val_nll']:.4f} nats ({logs['val_bpc']:.3f} bits)"
+        line += f"  lr {logs['learning_rate']:.2g}  {logs['symbols_per_sec']:,.0f} symbols/s"
+        if self.seen_batches < self.plan.n_batches:
+            line += f"  ({self.seen_batches}/{self.plan.n_batches} batches)"
+        self.log(line)
+        if self.samples:
+            lm = NumpyLSTM.from_arrays(export_weights(self.model))
+            seed = int(self.rng.integers(2**31))
+            drawn = sample_names(lm, self.alphabet, self.samples, seed=seed, unique=False)
+            shown = [f"{s.name} ({'seen' if s.name in self.known else 'new'})" for s in drawn]
+            self.log("  samples: " + ", ".join(shown))
+
+
+_COUNTERS = ("wait", "best", "cooldown_counter")  # what early stopping and plateau need on resume
+
+
+def _counters(cb: keras.callbacks.Callback) -> dict:
+    values = {k: getattr(cb, k, None) for k in _COUNTERS}
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves the best model every epoch and the training state at least every interval.
+
+    Keras' ModelCheckpoint, BackupAndRestore and CSVLogger write in place, so a kill
+    mid-write leaves a truncated file, and none records the early-stopping and
+    plateau counters an exact resume needs. Here every file goes through
+    :mod:`charlstm.checkpoint`, which writes atomically.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        meta: ckpt.ModelMeta,
+        monitor: str,
+        state: ckpt.TrainingState,
+        stateful: list,
+        interval: float,
+        worker_max: WorkerMax = own_value,
+    ) -> None:
+        super().__init__()
+        self.dir, self.meta, self.monitor, self.state = model_dir, meta, monitor, state
+        self.stateful, self.interval, self.worker_max = stateful, interval, worker_max
+        self.save_seconds = 0.0  # how long the last epoch-end save took
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.last_save = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.state.step += 1
+        if self.worker_max(time.monotonic() - self.last_save >= self.interval):
+            self.save_state()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        started = time.monotonic()
+        logs = dict(logs or {})
+        current = float(logs.get(self.monitor, math.inf))
+        state = self.state
+        record = {"epoch": epoch + 1, "step": state.step, **{k: float(v) for k, v in logs.items()}}
+        state.history.append(record)
+        state.epoch = epoch + 1
+        if current < state.best_or_inf:
+            state.best, state.best_epoch = current, epoch + 1
+            ckpt.save_keras(self.dir / ckpt.KERAS_FILE, self.model)
+            ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
+        training = self.meta.training
+        training.epochs, training.best_epoch = epoch + 1, state.best_epoch
+        training.best_val_nll = state.best if self.monitor == "val_nll" else None
+        training.best_train_nll = state.best if self.monitor == "nll" else None
+        ckpt.write_meta(self.dir, self.meta)
+        ckpt.write_history(self.dir, state.history)
+        self.save_state()
+        self.save_seconds = time.monotonic() - started
+
+    def save_state(self) -> None:
+        """Write the latest training state (model, optimizer, counters) atomically."""
+        self.state.callbacks = {type(cb).__name__: _counters(cb) for cb in self.stateful}
+        self.state.learning_rate = learning_rate(self.model)
+        ckpt.write_state(self.dir, self.state, self.model)
+        self.last_save = time.monotonic()
+
+
+class RestoreCallbackState(keras.callbacks.Callback):
+    """Puts early-stopping and plateau counters back after they reset at train begin."""
+
+    def __init__(self, saved: dict, stateful: list) -> None:
+        super().__init__()
+        self.saved, self.stateful = saved, stateful
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for cb in self.stateful:
+            for key, value in self.saved.get(type(cb).__name__, {}).items():
+                setattr(cb, key, value if key == "best" else int(value))
+
+
+class CosineToDeadline(keras.callbacks.Callback):
+    """Anneals the learning rate along a half cosine to 1% of its start by the deadline.
+
+    With a fixed time budget, decaying to (almost) zero at the end gives a better
+    model than a plateau schedule, which has no time to react. ``worker_max`` gives
+    all workers of a multi-worker run the same learning rate (the furthest progress).
+    """
+
+    def __init__(self, deadline: float, floor: float = 0.01, worker_max: WorkerMax = own_value) -> None:
+        super().__init__()
+        self.deadline, self.floor, self.worker_max = deadline, floor, worker_max
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.begin = time.monotonic()
+        self.base = learning_rate(self.model)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        progress = self.worker_max(
+            min((time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9), 1.0)
+        )
+        scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        self.model.optimizer.learning_rate.assign(self.base * scale)
+
+
+_TIME_LIMIT, _INTERRUPTED = 1.0, 2.0  # why to stop, in the order workers settle on (the largest)
+
+
+class StopControl(keras.callbacks.Callback):
+    """Stops after the current batch on SIGINT/SIGTERM or near the time limit.
+
+    The deadline keeps a margin for what follows the last batch: a validation pass
+    and the final save, estimated from the last ones measured (or, before any, from
+    the training speed so far).
+
+    In a multi-worker run (``worker_max`` given) every worker stops after the same
+    batch: when any of them is signalled or reaches its time limit.
+    """
+
+    def __init__(
+        self,
+        deadline: float | None,
+        val_symbols: int,
+        batch_symbols: float,
+        checkpointer: Checkpointer,
+        worker_max: WorkerMax | None = None,
+    ) -> None:
+        super().__init__()
+        self.deadline, self.val_symbols, self.batch_symbols = deadline, val_symbols, batch_symbols
+        self.checkpointer, self.worker_max = checkpointer, worker_max
+        self.signal: int | None = None
+        self.reason: str | None = None
+        self.val_seconds: float | None = None
+        self.busy = self.first_batch = 0.0
+        self.batches = 0
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None:  # a second signal: stop now, the last save stands
+            raise KeyboardInterrupt
+        self.signal, self.reason = signum, "interrupted"
+        if self.model is not None and self.worker_max is None:  # workers stop only together
+            self.model.stop_training = True
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.signal is not None and self.worker_max is None:
+            self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.batch_started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.monotonic()
+        if self.batches:
+            self.busy += now - self.batch_started
+        else:  # the first batch also builds the graph: not a fair sample of speed
+            self.first_batch = now - self.batch_started
+        self.batches += 1
+        reason = _INTERRUPTED if self.signal is not None else 0.0
+        if not reason and self.deadline is not None and now + self.margin() >= self.deadline:
+            reason = _TIME_LIMIT
+        if self.worker_max is not None:
+            reason = self.worker_max(reason)
+        if reason:
+            self.reason = self.reason or ("interrupted" if reason == _INTERRUPTED else "time limit")
+            self.model.stop_training = True
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.test_started = time.monotonic()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self.val_seconds = time.monotonic() - self.test_started
+
+    def margin(self) -> float:
+        """Seconds to keep for the final validation and save."""
+        val = self.val_seconds
+        if val is None:  # about a third of training per symbol, plus building its graph
+            timed = max(self.batches - 1, 1) * self.batch_symbols
+            val = self.val_symbols * self.busy / timed / 3 + self.first_batch
+        save = self.checkpointer.save_seconds or 2.0
+        return 1.5 * (val + save) + 1.0

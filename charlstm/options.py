@@ -1,0 +1,95 @@
+"""Every option charlstm has, with its default and its choices, written once.
+
+The CLI takes its defaults and ``Choice`` lists from here, and the library's
+functions take theirs from here too. This module imports nothing of charlstm, no
+TensorFlow and no numpy, and does no I/O (like nanoGPT's ``GPTConfig``, it is the
+configuration beside the model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer samples discarded
+
+ALPHABETS = ("default", "auto")  # a-z with case and accents folded; or every symbol of the file
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")  # see charlstm.distribute
+LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, else plateau
+STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Shape of the network. Defaults keep Keras on its fused (cuDNN) LSTM kernel."""
+
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.3
+    recurrent_dropout: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Architecture:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _per_invocation(default: object) -> object:
+    """A field that a resumed run does not inherit from the saved one."""
+    return field(default=default, metadata={"per_invocation": True})
+
+
+@dataclass
+class TrainOptions:
+    """Everything ``charlstm train`` can set, with its defaults.
+
+    A resumed run keeps the saved value of every option not given again, except the
+    architecture (which must match) and the per-invocation ones (the time limit is a
+    budget for one invocation, the strategy a property of the machine, ...).
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    architecture: Architecture = field(default_factory=Architecture, metadata={"per_invocation": True})
+    val_fraction: float = 0.1
+    val_file: str | None = None
+    seed: int = 0
+    patience: int = 5
+    clipnorm: float = 1.0
+    max_name_length: int = MAX_NAME_LENGTH
+    strict: bool = False
+    lr_schedule: str = LR_SCHEDULES[0]
+    time_limit: float | None = _per_invocation(None)
+    samples_per_epoch: int = _per_invocation(5)
+    tensorboard: str | None = _per_invocation(None)
+    state_interval: float = _per_invocation(STATE_INTERVAL)
+    alphabet: str = _per_invocation(ALPHABETS[0])
+    strategy: str = _per_invocation(STRATEGIES[0])
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["architecture"] = self.architecture.to_json()
+        return data
+
+    @classmethod
+    def inherited(cls) -> tuple[str, ...]:
+        """Names of the options a resumed run keeps from the saved run unless given again."""
+        return tuple(f.name for f in fields(cls) if not f.metadata.get("per_invocation"))
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """Defaults of sampling (``charlstm generate`` and :func:`charlstm.sampling.sample_names`)."""
+
+    count: int = 10
+    temperature: float = 1.0
+    min_length: int = 1
+    max_length: int = MAX_NAME_LENGTH
+    unique: bool = True
+
+
+TRAIN = TrainOptions()
+GENERATE = GenerateOptions()
+BLEND_TOP = 10  # blends shown per pair

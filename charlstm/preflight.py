@@ -1,0 +1,160 @@
+"""Everything ``charlstm train`` checks and reads before TensorFlow starts.
+
+Importing TensorFlow takes seconds, so what can fail without it fails first:
+:func:`preflight` locks the model directory (:mod:`charlstm.lock`), refuses one that
+already holds a model unless resumed or overwritten, merges a resumed run's saved
+options, and reads and checks the names files (:mod:`charlstm.data`). It hands the
+names on in a :class:`TrainingRun`, so nothing is read twice, and
+:func:`charlstm.training.train_run` trains it. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlstm import checkpoint as ckpt
+from charlstm.alphabet import Alphabet
+from charlstm.cluster import cluster_task
+from charlstm.data import load_names, split_names
+from charlstm.errors import CharlstmError
+from charlstm.lock import lock_model_dir
+from charlstm.log import Log, log_to_stderr
+from charlstm.options import TrainOptions
+
+
+@dataclass
+class TrainingRun:
+    """A training run whose input is read and checked, ready for TensorFlow."""
+
+    names_file: str
+    model_dir: Path  # where this process saves (it exists): --model, or a scratch directory
+    chief: bool  # False for a multiworker worker other than the chief, which saves into scratch
+    opts: TrainOptions  # a resumed run's saved options merged in
+    resume: bool
+    overwrite: bool
+    meta: ckpt.ModelMeta  # model.json to be, its training record filled in but for the results
+    state: ckpt.TrainingState  # the training state to continue from (a fresh one unless resumed)
+    train_names: list[str]
+    val_names: list[str]
+    log: Log
+
+    @property
+    def alphabet(self) -> Alphabet:
+        return self.meta.alphabet
+
+
+@contextlib.contextmanager
+def preflight(
+    names_file: str | Path,
+    model_dir: str | Path,
+    opts: TrainOptions,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    explicit: frozenset[str] = frozenset(),
+    log: Log = log_to_stderr,
+) -> Iterator[TrainingRun]:
+    """Check and read what training ``names_file`` into ``model_dir`` needs; yield the run.
+
+    ``model_dir``'s training lock is held for the ``with`` block. On resume, the
+    options not named in ``explicit`` (those given on the command line) take their
+    saved values (in ``opts`` too). With ``opts.strategy == "multiworker"`` only the
+    chief (worker 0 in ``TF_CONFIG``) uses ``model_dir``; another worker neither locks
+    nor checks it and saves into a temporary directory of its own, removed on exit
+    (TensorFlow's advice: every worker saves, as saving may read variables collectively).
+    """
+    if opts.strategy == "multiworker":
+        if resume:
+            raise CharlstmError(
+                "--resume cannot continue a multiworker training across machines yet; resume it on "
+                "one machine (--strategy none or mirrored: its checkpoints are ordinary) or start afresh"
+            )
+        if cluster_task()[0] != 0:
+            with tempfile.TemporaryDirectory(prefix="charlstm-worker-") as scratch:
+                yield _read_run(names_file, Path(scratch), False, opts, False, False, explicit, log)
+            return
+    with lock_model_dir(model_dir):
+        yield _read_run(names_file, Path(model_dir), True, opts, resume, overwrite, explicit, log)
+
+
+def _read_run(
+    names_file: str | Path,
+    model_dir: Path,
+    chief: bool,
+    opts: TrainOptions,
+    resume: bool,
+    overwrite: bool,
+    explicit: frozenset[str],
+    log: Log,
+) -> TrainingRun:
+    """:func:`preflight` once ``model_dir`` is locked (or is scratch)."""
+    if resume:
+        meta, state = _resume_options(model_dir, opts, explicit)
+    else:
+        if (model_dir / ckpt.META_FILE).exists() and not overwrite:
+            raise CharlstmError(
+                f"{model_dir}: already holds a model; use --resume to continue it "
+                "or --overwrite to replace it"
+            )
+        state = ckpt.TrainingState()
+        meta = ckpt.ModelMeta(alphabet=Alphabet(), architecture=opts.architecture)
+    # --alphabet auto derives the symbols from the file; a resumed run keeps its own.
+    alphabet = None if opts.alphabet == "auto" and not resume else meta.alphabet
+    corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
+    meta.alphabet = corpus.alphabet
+    if corpus.skipped_summary():
+        log(f"warning: {corpus.skipped_summary()}")
+    if opts.val_file:
+        train_names = corpus.names
+        val_names = load_names(opts.val_file, meta.alphabet, max_length=opts.max_name_length).names
+    else:
+        train_names, val_names = split_names(corpus.names, opts.val_fraction, opts.seed)
+    record = meta.training
+    record.file, record.names = str(names_file), len(corpus.names)
+    record.train_names, record.val_names = len(train_names), len(val_names)
+    record.options = opts.to_json()
+    return TrainingRun(
+        names_file=str(names_file),
+        model_dir=model_dir,
+        chief=chief,
+        opts=opts,
+        resume=resume,
+        overwrite=overwrite,
+        meta=meta,
+        state=state,
+        train_names=train_names,
+        val_names=val_names,
+        log=log,
+    )
+
+
+def _resume_options(
+    model_dir: Path, opts: TrainOptions, explicit: frozenset[str]
+) -> tuple[ckpt.ModelMeta, ckpt.TrainingState]:
+    """Read the saved run and merge its options with those given again.
+
+    Returns the saved metadata and state. Architecture options given again must match.
+    """
+    opened = ckpt.open_model(model_dir)
+    opened.lm()  # refuses weights sized for another alphabet than model.json's
+    state, _ = ckpt.read_state(model_dir)
+    saved_arch = opened.meta.architecture
+    clash = {
+        k: (getattr(saved_arch, k), getattr(opts.architecture, k))
+        for k in saved_arch.to_json()
+        if k in explicit and getattr(saved_arch, k) != getattr(opts.architecture, k)
+    }
+    if clash:
+        detail = ", ".join(f"--{k.replace('_', '-')} {new} (saved: {old})" for k, (old, new) in clash.items())
+        raise CharlstmError(f"{model_dir}: cannot resume with another architecture: {detail}")
+    opts.architecture = saved_arch
+    saved = opened.meta.training.options
+    for name in TrainOptions.inherited():
+        if name not in explicit and name in saved:
+            setattr(opts, name, saved[name])
+    return opened.meta, state
+
