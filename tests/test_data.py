@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from charlstm import data
 from charlstm.alphabet import Alphabet
 from charlstm.data import encode_names, load_names, parse_names, split_names
 from charlstm.errors import CharlstmError
@@ -162,3 +163,23 @@ def test_split_is_seeded_and_rejects_bad_fractions() -> None:
     assert sorted(train + val) == sorted(names) and len(val) == 5
     with pytest.raises(CharlstmError):
         split_names(names, 1.0, 0)
+
+
+@given(st.lists(st.text(alphabet="abcxyz-йё", min_size=1, max_size=12), max_size=30))
+def test_vectorised_encoding_matches_name_by_name(names: list[str]) -> None:
+    alphabet = Alphabet("\nabcxyz-йё")
+    flat, lengths = encode_names(names, alphabet)
+    assert flat.tolist() == [i for n in names for i in alphabet.encode(n)]
+    assert lengths.tolist() == [len(n) + 2 for n in names]
+
+def test_encoding_in_chunks_matches_and_names_the_name_with_a_foreign_symbol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(data, "_ENCODE_CHUNK", 2)
+    names = ["ab", "c", "zz", "y", "abc"]
+    alphabet = Alphabet()
+    flat, lengths = encode_names(names, alphabet)
+    assert flat.tolist() == [i for n in names for i in alphabet.encode(n)]
+    assert lengths.tolist() == [4, 3, 4, 3, 5]
+    with pytest.raises(CharlstmError, match="'b1' contains symbols outside the alphabet: '1'"):
+        encode_names([*names, "b1"], alphabet)

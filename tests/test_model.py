@@ -1,0 +1,61 @@
+"""The Keras network: shapes, one-hot inside, exact NLL per real symbol, exported arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from charlstm import checkpoint as ckpt
+from charlstm.model import PAD_TARGET, OneHot, SymbolNLL, build_model, export_weights, keras
+from charlstm.npmodel import log_softmax
+from charlstm.options import Architecture
+
+VOCAB = 27
+
+
+@pytest.mark.parametrize("layers, dropout", [(1, 0.0), (2, 0.3)])
+def test_ids_in_logits_out_with_the_expected_parameter_count(layers: int, dropout: float) -> None:
+    hidden = 6
+    model = build_model(VOCAB, Architecture(hidden=hidden, layers=layers, dropout=dropout))
+    ids = np.array([[0, 1, 2, 3], [0, 26, 25, 0]], np.int32)
+    assert model(ids).shape == (2, 4, VOCAB)
+    lstm = lambda inputs: 4 * hidden * (inputs + hidden + 1)  # noqa: E731
+    expected = lstm(VOCAB) + (layers - 1) * lstm(hidden) + hidden * VOCAB + VOCAB
+    assert model.count_params() == expected
+    assert ("out_dropout" in [layer.name for layer in model.layers]) == bool(dropout)
+
+
+def test_one_hot_layer_makes_one_hot_vectors() -> None:
+    out = keras.ops.convert_to_numpy(OneHot(5)(np.array([[0, 3], [4, 1]])))
+    assert out.shape == (2, 2, 5)
+    np.testing.assert_array_equal(out.argmax(-1), [[0, 3], [4, 1]])
+    np.testing.assert_array_equal(out.sum(-1), 1)
+
+
+def test_symbol_nll_counts_real_symbols_only_in_nats_and_bits() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, VOCAB)).astype(np.float32)
+    targets = np.array([[1, 2, 0, PAD_TARGET], [5, 0, PAD_TARGET, PAD_TARGET], [7, 8, 9, 0]])
+    real = targets != PAD_TARGET
+    expected = -log_softmax(logits)[real, targets[real]].mean()
+    nats, bits = SymbolNLL("nll"), SymbolNLL("bpc", bits=True)
+    for metric in (nats, bits):  # two updates: the totals accumulate, not the batch means
+        metric.update_state(targets[:1], logits[:1])
+        metric.update_state(targets[1:], logits[1:])
+    assert float(nats.result()) == pytest.approx(expected, rel=1e-5)
+    assert float(bits.result()) == pytest.approx(expected / math.log(2), rel=1e-5)
+
+
+def test_exported_arrays_pass_the_checks_of_a_model_directory(tmp_path) -> None:
+    model = build_model(VOCAB, Architecture(hidden=5, layers=2, dropout=0.0))
+    arrays = export_weights(model)
+    assert set(arrays) == {
+        "lstm0_kernel", "lstm0_recurrent", "lstm0_bias", "lstm1_kernel", "lstm1_recurrent", "lstm1_bias",
+        "out_kernel", "out_bias",
+    }  # fmt: skip
+    ckpt.write_arrays(tmp_path / "weights.npz", arrays)
+    loaded = ckpt.load_weights(tmp_path / "weights.npz", VOCAB)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded[key], value)

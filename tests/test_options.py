@@ -1,0 +1,64 @@
+"""The options module: one default per option, shared by the CLI and the library."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import click
+
+from charlstm.cli import cli
+from charlstm.options import BLEND_TOP, GENERATE, Architecture, TrainOptions
+from charlstm.sampling import sample_names
+
+
+def _defaults(command: str) -> dict[str, object]:
+    """Each option's default, where it has one (a plain flag has none of its own in Click 8.3)."""
+    params = cli.commands[command].params
+    return {
+        p.name: p.default
+        for p in params
+        if isinstance(p, click.Option) and (not p.is_flag or isinstance(p.default, bool))
+    }
+
+
+def test_train_options_take_their_defaults_from_the_options_module() -> None:
+    cli_defaults = _defaults("train")
+    expected = {**TrainOptions().to_json(), **Architecture().to_json()}
+    shared = {name for name in set(cli_defaults) & set(expected) if expected[name] is not None}
+    assert {"epochs", "hidden", "layers", "dropout", "batch_size", "learning_rate", "seed"} <= shared
+    for name in shared:
+        assert cli_defaults[name] == expected[name], name
+    strategy = next(p for p in cli.commands["train"].params if p.name == "strategy")
+    assert strategy.type.choices[0] == TrainOptions().strategy
+
+
+def test_generate_and_blend_defaults_are_the_library_defaults() -> None:
+    cli_defaults = _defaults("generate")
+    assert cli_defaults["count"] == GENERATE.count
+    signature = inspect.signature(sample_names).parameters
+    for name in ("temperature", "min_length", "max_length", "unique"):
+        assert cli_defaults[name] == getattr(GENERATE, name) == signature[name].default, name
+    assert _defaults("blend")["top"] == BLEND_TOP
+
+
+def test_a_resumed_run_inherits_run_options_but_not_per_invocation_ones() -> None:
+    inherited = set(TrainOptions.inherited())
+    assert {"epochs", "batch_size", "learning_rate", "seed", "patience", "lr_schedule"} <= inherited
+    assert not inherited & {"time_limit", "strategy", "alphabet", "architecture", "tensorboard"}
+
+
+def test_architecture_round_trips_through_json_and_ignores_unknown_keys() -> None:
+    arch = Architecture(hidden=12, layers=3, dropout=0.1)
+    assert Architecture.from_json({**arch.to_json(), "future_key": 1}) == arch
+    assert Architecture.from_json({"hidden": 5}) == Architecture(hidden=5)
+
+
+def test_the_options_module_imports_neither_numpy_nor_tensorflow() -> None:
+    script = (
+        "import sys, charlstm.options\n"
+        "print(sorted(m for m in ('numpy', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
