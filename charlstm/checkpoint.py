@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,7 @@ from charlstm.alphabet import Alphabet
 from charlstm.errors import CharlstmError
 from charlstm.options import Architecture
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: tags (1, without them, is still read)
 DEFAULT_MODEL_DIR = "charlstm-model"
 MODEL_ENV = "CHARLSTM_MODEL"
 META_FILE = "model.json"
@@ -150,9 +151,12 @@ class ModelMeta:
     parameters: int | None = None  # trainable and frozen weights of the Keras model
     format_version: int = FORMAT_VERSION  # the version it was written in
     charlstm_version: str | None = __version__
+    tags: list[str] = field(default_factory=list)  # in embedding-id order; empty: an untagged model
+    tag_counts: dict[str, int] = field(default_factory=dict)  # training names under each tag
+    family_tag: str | None = None  # the tag of family names (generate --full), if any
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "format_version": self.format_version,
             "charlstm_version": self.charlstm_version,
             "alphabet": self.alphabet.to_json(),
@@ -160,6 +164,16 @@ class ModelMeta:
             "parameters": self.parameters,
             "training": asdict(self.training),
         }
+        if self.tags:
+            data.update(tags=self.tags, tag_counts=self.tag_counts, family_tag=self.family_tag)
+        return data
+
+    def tag_weights(self, tags: list[str] | None = None) -> dict[str, float]:
+        """Training frequencies of ``tags`` (default: every tag), normalised to sum to 1."""
+        chosen = self.tags if tags is None else tags
+        counts = [max(self.tag_counts.get(t, 0), 0) for t in chosen]
+        total = sum(counts)
+        return {t: (c / total if total else 1 / len(chosen)) for t, c in zip(chosen, counts, strict=True)}
 
     @classmethod
     def from_json(cls, data: dict, where: Path) -> ModelMeta:
@@ -188,14 +202,18 @@ class ModelMeta:
             parameters=data.get("parameters"),
             format_version=version,
             charlstm_version=data.get("charlstm_version"),
+            **_tag_fields(data, where),
         )
 
     def summary(self) -> dict:
-        """The facts ``charlstm info`` prints, in its order."""
+        """The facts ``charlstm info`` prints, in its order (tags only for a tagged model)."""
+        arch = self.architecture.to_json() if self.tags else self.architecture.untagged()
+        tagged = {"tags": {t: self.tag_counts.get(t, 0) for t in self.tags}, "family_tag": self.family_tag}
         return {
             "format_version": self.format_version,
             "alphabet": "".join(self.alphabet.symbols).replace("\n", "\\n"),
-            "architecture": dict(sorted(self.architecture.to_json().items())),  # as model.json has it
+            "architecture": dict(sorted(arch.items())),  # as model.json has it
+            **(tagged if self.tags else {}),
             "parameters": self.parameters,
             "epochs": self.training.epochs,
             "best_epoch": self.training.best_epoch,
@@ -203,6 +221,17 @@ class ModelMeta:
             "training_file": self.training.file,
             "training_names": self.training.names,
         }
+
+
+def _tag_fields(data: dict, where: Path) -> dict:
+    """``tags``, ``tag_counts`` and ``family_tag`` of model.json, checked."""
+    tags, counts, family = data.get("tags", []), data.get("tag_counts", {}), data.get("family_tag")
+    names_ok = isinstance(tags, list) and all(isinstance(t, str) and t for t in tags)
+    if not names_ok or len(set(tags)) < len(tags):
+        raise CharlstmError(f"{where}: damaged model metadata (tags must be a list of distinct names)")
+    if not isinstance(counts, dict) or (family is not None and family not in tags):
+        raise CharlstmError(f"{where}: damaged model metadata (tag_counts or family_tag)")
+    return {"tags": tags, "tag_counts": counts, "family_tag": family}
 
 
 def write_meta(model_dir: Path, meta: ModelMeta) -> None:
@@ -231,7 +260,11 @@ class ModelDir:
         if self._lm is None:
             from charlstm.npmodel import NumpyLSTM
 
-            self._lm = NumpyLSTM.from_arrays(load_weights(self.path / WEIGHTS_FILE, len(self.alphabet)))
+            meta = self.meta
+            arrays = load_weights(
+                self.path / WEIGHTS_FILE, len(self.alphabet), len(meta.tags), meta.architecture.tag_input
+            )
+            self._lm = NumpyLSTM.from_arrays(arrays)
         return self._lm
 
     def training_names(self) -> set[str]:
@@ -332,13 +365,22 @@ def clear_state(model_dir: Path) -> None:
             old.unlink()
 
 
-def load_weights(path: Path, symbols: int) -> dict[str, Any]:
+def lstm_layer_count(arrays: dict) -> int:
+    """How many LSTM layers ``weights.npz`` arrays hold (``lstm0_kernel``, ``lstm1_kernel``, ...)."""
+    return sum(1 for key in arrays if re.fullmatch(r"lstm\d+_kernel", key))
+
+
+def load_weights(path: Path, symbols: int, n_tags: int = 0, tag_input: str = "step") -> dict[str, Any]:
     """Read ``weights.npz`` and check it is a whole LSTM over ``symbols`` symbols.
 
     Every array must be present, finite and of the shape its neighbours imply:
     ``lstm{i}_kernel`` [inputs, 4h], ``lstm{i}_recurrent`` [h, 4h], ``lstm{i}_bias``
     [4h] with inputs = ``symbols`` for layer 0 and the previous h after it, then
-    ``out_kernel`` [h, symbols] and ``out_bias`` [symbols].
+    ``out_kernel`` [h, symbols] and ``out_bias`` [symbols]. A model of ``n_tags`` tags
+    also has ``tag_embedding`` [n_tags, d]; it widens layer 0's inputs by d
+    (``tag_input`` "step" or "both") and/or sets each layer's initial state through
+    ``lstm{i}_h0_kernel`` [d, h], ``lstm{i}_h0_bias`` [h] and the same for ``c0``
+    ("state" or "both").
     """
     import numpy as np
 
@@ -349,21 +391,42 @@ def load_weights(path: Path, symbols: int) -> dict[str, Any]:
             arrays = {key: npz[key] for key in npz.files}
     except Exception as exc:  # numpy and zipfile raise many types on damaged files
         raise CharlstmError(f"{path}: unreadable or damaged weights ({exc})") from exc
-    layers = sum(1 for key in arrays if key.startswith("lstm") and key.endswith("_kernel"))
+    layers = lstm_layer_count(arrays)
     if not layers:
         raise CharlstmError(f"{path}: damaged weights (no LSTM layer)")
     names = [f"lstm{i}_{part}" for i in range(layers) for part in ("kernel", "recurrent", "bias")]
-    for key in [*names, "out_kernel", "out_bias"]:
+    for key in [*names, "out_kernel", "out_bias", *(["tag_embedding"] if n_tags else [])]:
         if key not in arrays:
             raise CharlstmError(f"{path}: damaged weights ({key} is missing)")
-    found = [arrays["lstm0_kernel"].shape[:1], arrays["out_kernel"].shape[-1:], arrays["out_bias"].shape[-1:]]
+    found = [arrays["out_kernel"].shape[-1:], arrays["out_bias"].shape[-1:]]
+    if not n_tags:
+        found.insert(0, arrays["lstm0_kernel"].shape[:1])
     other = next((n for shape in found for n in shape if n != symbols), None)
     if other is not None:
         raise CharlstmError(
             f"{path}: weights are for {other} symbols but the alphabet in {META_FILE} has {symbols}"
         )
+    expected = _expected_shapes(path, arrays, layers, symbols, n_tags, tag_input)
+    for key, shape in expected.items():
+        array = arrays.get(key)
+        if array is None:
+            raise CharlstmError(f"{path}: damaged weights ({key} is missing)")
+        if array.shape != shape:
+            raise CharlstmError(f"{path}: damaged weights ({key} has shape {array.shape}, expected {shape})")
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            raise CharlstmError(f"{path}: damaged weights ({key} holds values that are not finite numbers)")
+    return arrays
+
+
+def _expected_shapes(
+    path: Path, arrays: dict, layers: int, symbols: int, n_tags: int, tag_input: str
+) -> dict[str, tuple[int, ...]]:
+    """The shape every array must have, given the LSTM sizes the recurrent kernels show."""
     expected: dict[str, tuple[int, ...]] = {}
-    width = symbols
+    tag_dim = arrays["tag_embedding"].shape[-1] if n_tags and arrays["tag_embedding"].ndim == 2 else 0
+    if n_tags:
+        expected["tag_embedding"] = (n_tags, tag_dim)
+    width = symbols + (tag_dim if n_tags and tag_input in ("step", "both") else 0)
     for i in range(layers):
         recurrent = arrays[f"lstm{i}_recurrent"]
         if recurrent.ndim != 2 or not recurrent.shape[0]:
@@ -374,16 +437,14 @@ def load_weights(path: Path, symbols: int) -> dict[str, Any]:
         expected[f"lstm{i}_kernel"] = (width, 4 * hidden)
         expected[f"lstm{i}_recurrent"] = (hidden, 4 * hidden)
         expected[f"lstm{i}_bias"] = (4 * hidden,)
+        if n_tags and tag_input in ("state", "both"):
+            for part in ("h0", "c0"):
+                expected[f"lstm{i}_{part}_kernel"] = (tag_dim, hidden)
+                expected[f"lstm{i}_{part}_bias"] = (hidden,)
         width = hidden
     expected["out_kernel"] = (width, symbols)
     expected["out_bias"] = (symbols,)
-    for key, shape in expected.items():
-        array = arrays[key]
-        if array.shape != shape:
-            raise CharlstmError(f"{path}: damaged weights ({key} has shape {array.shape}, expected {shape})")
-        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-            raise CharlstmError(f"{path}: damaged weights ({key} holds values that are not finite numbers)")
-    return arrays
+    return expected
 
 
 def read_meta(path: Path) -> ModelMeta:

@@ -16,7 +16,7 @@ import click
 
 from charlstm import __version__
 from charlstm.errors import CharlstmError, OptionError
-from charlstm.options import ALPHABETS, BLEND_TOP, GENERATE, LR_SCHEDULES, STRATEGIES, TRAIN
+from charlstm.options import ALPHABETS, BLEND_TOP, GENERATE, LR_SCHEDULES, STRATEGIES, TAG_INPUTS, TRAIN
 
 STARTED = time.monotonic()
 
@@ -129,6 +129,21 @@ def cli() -> None:
     show_default=True,
     help="Dropout on the recurrent state. Any value above 0 leaves the fast cuDNN "
     "GPU kernel (other settings keep it).",
+)
+@click.option(
+    "--tag-dim",
+    type=click.IntRange(min=1),
+    default=TRAIN.architecture.tag_dim,
+    show_default=True,
+    help="Size of each tag's learned embedding (tagged names files only).",
+)
+@click.option(
+    "--tag-input",
+    type=click.Choice(TAG_INPUTS),
+    default=TRAIN.architecture.tag_input,
+    show_default=True,
+    help="Where a name's tag enters the LSTM: beside every symbol (step), as the initial "
+    "state (state), or both (tagged names files only).",
 )
 @click.option(
     "--alphabet",

@@ -1,4 +1,9 @@
-"""The Keras character LSTM: integer ids in, one-hot inside, next-symbol logits out."""
+"""The Keras character LSTM: integer ids in, one-hot inside, next-symbol logits out.
+
+The network uses only Keras' own layers, so ``keras.models.load_model`` reads a saved
+model without charlstm. :class:`OneHot` stays registered only so that files saved by
+older charlstm versions still load (``train --resume`` of an old run).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ PAD_TARGET = -1  # target id of padded positions; the loss and metrics skip it
 
 @keras.saving.register_keras_serializable(package="charlstm")
 class OneHot(keras.layers.Layer):
-    """Turn integer symbol ids into one-hot vectors inside the model."""
+    """Integer symbol ids to one-hot vectors: older models' layer (see :func:`one_hot_layer`)."""
 
     def __init__(self, depth: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -62,10 +67,44 @@ class SymbolNLL(keras.metrics.Metric):
         return {"name": self.name, "bits": self.bits}
 
 
-def build_model(vocab_size: int, arch: Architecture) -> keras.Model:
-    """Ids [batch, time] -> logits [batch, time, vocab]: one-hot, LSTM stack, dense."""
+def one_hot_layer(vocab_size: int) -> keras.layers.Layer:
+    """Ids to one-hot vectors with a Keras built-in: a frozen identity ``Embedding``.
+
+    Its [vocab, vocab] identity table is saved with the model (no trainable
+    parameter); the first LSTM's kernel stays [vocab, 4h] over one-hot symbols.
+    """
+    return keras.layers.Embedding(
+        vocab_size, vocab_size, embeddings_initializer="identity", trainable=False, name="one_hot"
+    )
+
+
+def build_model(vocab_size: int, arch: Architecture, n_tags: int = 0) -> keras.Model:
+    """Ids [batch, time] (and tag ids [batch, time]) -> logits [batch, time, vocab].
+
+    One-hot symbols, the LSTM stack, a dense layer to logits. With ``n_tags`` the model
+    has a second input, ``tags``: each row's tag id repeated at every step (so the
+    model stays Keras' own layers, no broadcasting op). Its learned embedding
+    (``tag_embedding``) joins each step's one-hot input (``arch.tag_input`` "step"),
+    sets every layer's initial hidden and cell state through a dense layer ("state"),
+    or both.
+    """
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
-    x = OneHot(vocab_size, name="one_hot")(ids)
+    inputs, x, initial = [ids], one_hot_layer(vocab_size)(ids), [None] * arch.layers
+    if n_tags:
+        tags = keras.Input(shape=(None,), dtype="int32", name="tags")
+        inputs.append(tags)
+        embedded = keras.layers.Embedding(n_tags, arch.tag_dim, name="tag_embedding")(tags)
+        if arch.tag_input in ("step", "both"):
+            x = keras.layers.Concatenate(name="with_tag")([x, embedded])
+        if arch.tag_input in ("state", "both"):
+            vector = keras.layers.GlobalAveragePooling1D(name="tag_vector")(embedded)  # the same every step
+            initial = [
+                [
+                    keras.layers.Dense(arch.hidden, activation="tanh", name=f"lstm{i}_h0")(vector),
+                    keras.layers.Dense(arch.hidden, name=f"lstm{i}_c0")(vector),
+                ]
+                for i in range(arch.layers)
+            ]
     for i in range(arch.layers):
         x = keras.layers.LSTM(
             arch.hidden,
@@ -73,11 +112,11 @@ def build_model(vocab_size: int, arch: Architecture) -> keras.Model:
             dropout=arch.dropout if i else 0.0,  # between layers, never on the symbols themselves
             recurrent_dropout=arch.recurrent_dropout,
             name=f"lstm{i}",
-        )(x)
+        )(x, initial_state=initial[i])
     if arch.dropout:
         x = keras.layers.Dropout(arch.dropout, name="out_dropout")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
-    return keras.Model(ids, logits, name="charlstm")
+    return keras.Model(inputs if n_tags else ids, logits, name="charlstm")
 
 
 def compile_model(model: keras.Model, learning_rate: float, clipnorm: float) -> None:
@@ -89,13 +128,29 @@ def compile_model(model: keras.Model, learning_rate: float, clipnorm: float) -> 
     )
 
 
+def _layer_arrays(model: keras.Model) -> dict[str, list[str]]:
+    """Which ``weights.npz`` arrays each weighted layer holds, in Keras' weight order."""
+    names = {layer.name for layer in model.layers}
+    parts: dict[str, list[str]] = {"logits": ["out_kernel", "out_bias"]}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.LSTM):
+            parts[layer.name] = [f"{layer.name}_{p}" for p in ("kernel", "recurrent", "bias")]
+        elif layer.name.endswith(("_h0", "_c0")):
+            parts[layer.name] = [f"{layer.name}_kernel", f"{layer.name}_bias"]
+    if "tag_embedding" in names:
+        parts["tag_embedding"] = ["tag_embedding"]
+    return parts
+
+
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
-    """The arrays :class:`charlstm.npmodel.NumpyLSTM` needs, by name."""
+    """The arrays :class:`charlstm.npmodel.NumpyLSTM` needs, by name (``weights.npz``)."""
     arrays: dict[str, np.ndarray] = {}
-    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
-    for i, layer in enumerate(lstms):
-        kernel, recurrent, bias = (np.asarray(w) for w in layer.get_weights())
-        arrays.update({f"lstm{i}_kernel": kernel, f"lstm{i}_recurrent": recurrent, f"lstm{i}_bias": bias})
-    out_kernel, out_bias = model.get_layer("logits").get_weights()
-    arrays.update({"out_kernel": np.asarray(out_kernel), "out_bias": np.asarray(out_bias)})
+    for layer, keys in _layer_arrays(model).items():
+        arrays.update(zip(keys, (np.asarray(w) for w in model.get_layer(layer).get_weights()), strict=True))
     return arrays
+
+
+def import_weights(model: keras.Model, arrays: dict[str, np.ndarray]) -> None:
+    """Set ``model``'s weights from ``weights.npz`` arrays: the inverse of :func:`export_weights`."""
+    for layer, keys in _layer_arrays(model).items():
+        model.get_layer(layer).set_weights([arrays[key] for key in keys])

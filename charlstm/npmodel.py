@@ -10,6 +10,7 @@ dense layer to logits. A test checks it against Keras to within 1e-5.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,54 +44,90 @@ def _fused_gates(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray) ->
 
 
 class NumpyLSTM:
-    """Stacked LSTM language model over one-hot symbols, in numpy."""
+    """Stacked LSTM language model over one-hot symbols, in numpy.
+
+    A tagged model (``tag_embedding`` [tags, d]) conditions every row on its tag id:
+    the embedding joins layer 0's input at every step (``tag_step``) and/or sets each
+    layer's initial state (``initial``: per layer, the h0 and c0 dense kernels and
+    biases), as :func:`charlstm.model.build_model` does.
+    """
 
     def __init__(
         self,
         layers: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
         out_kernel: np.ndarray,
         out_bias: np.ndarray,
+        tag_embedding: np.ndarray | None = None,
+        tag_step: bool = False,
+        initial: Sequence[tuple[np.ndarray, ...]] | None = None,
     ) -> None:
         self.layers = [tuple(_fused_gates(*layer)) for layer in layers]
-        # The first layer's input is one-hot: its product is a row of (kernel + bias).
-        kernel, _, bias = self.layers[0]
-        self._input_table = kernel + bias
         self.out_kernel = np.asarray(out_kernel, dtype=np.float32)
         self.out_bias = np.asarray(out_bias, dtype=np.float32)
         self.vocab_size = self.out_kernel.shape[1]
-        self.input_size = kernel.shape[0]
+        self.input_size = self.vocab_size
+        self.tag_embedding = None if tag_embedding is None else np.asarray(tag_embedding, np.float32)
+        self.n_tags = 0 if tag_embedding is None else len(tag_embedding)
+        # The first layer's input is one-hot: its product is a row of (kernel + bias),
+        # plus, for a tag at every step, that tag's embedding times its part of the kernel.
+        kernel, _, bias = self.layers[0]
+        self._input_table = kernel[: self.vocab_size] + bias
+        if tag_step:
+            by_tag = self.tag_embedding @ kernel[self.vocab_size :]
+            self._input_table = self._input_table[None] + by_tag[:, None]
+        self._tag_step = tag_step
+        self._initial = None if initial is None else [[np.asarray(a, np.float32) for a in x] for x in initial]
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NumpyLSTM:
-        """Build from the ``lstm{i}_kernel/recurrent/bias``, ``out_kernel/bias`` arrays."""
-        n = sum(1 for k in arrays if k.endswith("_kernel") and k.startswith("lstm"))
+        """Build from ``weights.npz`` arrays (see :func:`charlstm.checkpoint.load_weights`)."""
+        n = sum(1 for k in arrays if re.fullmatch(r"lstm\d+_kernel", k))
         layers = [
             (arrays[f"lstm{i}_kernel"], arrays[f"lstm{i}_recurrent"], arrays[f"lstm{i}_bias"])
             for i in range(n)
         ]
-        return cls(layers, arrays["out_kernel"], arrays["out_bias"])
+        embedding = arrays.get("tag_embedding")
+        initial = None
+        if "lstm0_h0_kernel" in arrays:
+            parts = ("h0_kernel", "h0_bias", "c0_kernel", "c0_bias")
+            initial = [tuple(arrays[f"lstm{i}_{p}"] for p in parts) for i in range(n)]
+        step = embedding is not None and arrays["lstm0_kernel"].shape[0] > arrays["out_bias"].shape[-1]
+        return cls(layers, arrays["out_kernel"], arrays["out_bias"], embedding, step, initial)
 
     @property
     def hidden_sizes(self) -> list[int]:
         return [u.shape[0] for _, u, _ in self.layers]
 
-    def initial_state(self, batch: int) -> State:
-        """All-zero hidden and cell states for ``batch`` rows."""
-        return [
-            (np.zeros((batch, h), np.float32), np.zeros((batch, h), np.float32)) for h in self.hidden_sizes
-        ]
+    def initial_state(self, batch: int, tags: np.ndarray | None = None) -> State:
+        """The state before the first symbol: zeros, or computed from each row's tag."""
+        if self._initial is None:
+            sizes = self.hidden_sizes
+            return [(np.zeros((batch, h), np.float32), np.zeros((batch, h), np.float32)) for h in sizes]
+        vectors = self.tag_embedding[self._tag_ids(tags, batch)]
+        return [(np.tanh(vectors @ wh + bh), vectors @ wc + bc) for wh, bh, wc, bc in self._initial]
 
-    def step(self, ids: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """Feed one symbol per row; return next-symbol logits and the new state.
+    def _tag_ids(self, tags: np.ndarray | None, rows: int) -> np.ndarray:
+        if tags is None or len(tags) != rows:
+            raise ValueError(f"a tagged model needs one tag id per row ({rows} rows)")
+        return np.asarray(tags, np.intp)
+
+    def step(
+        self, ids: np.ndarray, state: State, tags: np.ndarray | None = None
+    ) -> tuple[np.ndarray, State]:
+        """Feed one symbol per row (of a tagged model: with each row's tag id); return
+        next-symbol logits and the new state.
 
         Large batches run :data:`STEP_ROWS` rows at a time, which bounds the memory
         of the gate pre-activations.
         """
+        tags = self._tag_ids(tags, len(ids)) if self._tag_step else None
         if len(ids) <= STEP_ROWS:
-            return self._step(ids, state)
+            return self._step(ids, state, tags)
         parts = [
             self._step(
-                ids[s : s + STEP_ROWS], [(h[s : s + STEP_ROWS], c[s : s + STEP_ROWS]) for h, c in state]
+                ids[s : s + STEP_ROWS],
+                [(h[s : s + STEP_ROWS], c[s : s + STEP_ROWS]) for h, c in state],
+                None if tags is None else tags[s : s + STEP_ROWS],
             )
             for s in range(0, len(ids), STEP_ROWS)
         ]
@@ -100,14 +137,15 @@ class NumpyLSTM:
         ]
         return np.concatenate([p[0] for p in parts]), new_state
 
-    def _step(self, ids: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+    def _step(self, ids: np.ndarray, state: State, tags: np.ndarray | None) -> tuple[np.ndarray, State]:
+        """One step; ``tags`` only when the tag joins layer 0's input."""
         new_state: State = []
         x = ids
         with np.errstate(over="ignore"):  # exp overflows to inf: the gate is then 0
             for layer, ((w, u, b), (h, c)) in enumerate(zip(self.layers, state, strict=True)):
                 if layer == 0:
                     z = np.matmul(h, u)
-                    z += self._input_table[ids]
+                    z += self._input_table[ids] if tags is None else self._input_table[tags, ids]
                 else:
                     z = np.matmul(x, w)
                     z += h @ u
@@ -129,20 +167,23 @@ class NumpyLSTM:
         logits += self.out_bias
         return logits, new_state
 
-    def logits(self, ids: np.ndarray) -> np.ndarray:
-        """Logits for every position of a [batch, time] id array."""
-        state = self.initial_state(ids.shape[0])
+    def logits(self, ids: np.ndarray, tags: np.ndarray | None = None) -> np.ndarray:
+        """Logits for every position of a [batch, time] id array (and [batch] tag ids)."""
+        state = self.initial_state(ids.shape[0], tags)
         out = np.empty((*ids.shape, self.vocab_size), np.float32)
         for t in range(ids.shape[1]):
-            out[:, t], state = self.step(ids[:, t], state)
+            out[:, t], state = self.step(ids[:, t], state, tags)
         return out
 
-    def sequence_log_probs(self, sequences: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        """Log-probability of each symbol after the first, for every sequence.
+    def sequence_log_probs(
+        self, sequences: Sequence[Sequence[int]], tags: Sequence[int] | None = None
+    ) -> list[np.ndarray]:
+        """Log-probability of each symbol after the first, for every sequence (of a
+        tagged model: under each sequence's tag id in ``tags``).
 
         All sequences advance together, one step per position, and sequences that
-        share a prefix share its row: each distinct prefix is computed once (every
-        sequence starts with the same end marker; blend candidates share far more).
+        share a prefix (and tag) share its row: each distinct prefix is computed once
+        (every sequence starts with the same end marker; blend candidates share far more).
         """
         result = [np.empty(0, np.float32)] * len(sequences)
         lengths = np.array([len(seq) for seq in sequences], np.intp)
@@ -157,15 +198,21 @@ class NumpyLSTM:
         starts = np.r_[0, np.cumsum(lengths)[:-1]]
         out_starts = starts - np.arange(len(order))  # each sequence predicts len - 1 symbols
         out = np.empty(len(flat) - len(order), np.float32)
-        node = np.zeros(len(order), np.intp)  # state row of each sequence's prefix
-        state = self.initial_state(1)
+        # The state row of each sequence's prefix: at first, one root row per tag.
+        if self.n_tags:
+            node = self._tag_ids(tags, len(sequences))[order]
+            row_tags = np.arange(self.n_tags)
+        else:
+            node, row_tags = np.zeros(len(order), np.intp), None
+        state = self.initial_state(max(self.n_tags, 1), row_tags)
         for t in range(int(lengths[0]) - 1):
             k = int(np.count_nonzero(lengths >= t + 2))  # sequences still predicting
             current, following = flat[starts[:k] + t], flat[starts[:k] + t + 1]
             prefixes, node[:k] = np.unique(node[:k] * self.input_size + current, return_inverse=True)
             parents = prefixes // self.input_size
+            row_tags = None if row_tags is None else row_tags[parents]
             logits, state = self.step(
-                prefixes % self.input_size, [(h[parents], c[parents]) for h, c in state]
+                prefixes % self.input_size, [(h[parents], c[parents]) for h, c in state], row_tags
             )
             out[out_starts[:k] + t] = log_softmax(logits)[node[:k], following]
         for rank, index in enumerate(order):

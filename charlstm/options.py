@@ -15,6 +15,9 @@ MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer sampl
 ALPHABETS = ("default", "auto")  # a-z with case and accents folded; or every symbol of the file
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")  # see charlstm.distribute
 LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, else plateau
+# Where a name's tag enters the LSTM: its embedding beside every symbol's one-hot ("step"),
+# the initial hidden and cell states computed from it ("state"), or both.
+TAG_INPUTS = ("step", "state", "both")
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
 
 
@@ -26,9 +29,15 @@ class Architecture:
     layers: int = 2
     dropout: float = 0.3
     recurrent_dropout: float = 0.0
+    tag_dim: int = 16  # size of a tag's learned embedding (tagged models only)
+    tag_input: str = TAG_INPUTS[0]  # where it enters (tagged models only)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def untagged(self) -> dict:
+        """The fields that matter to a model without tags."""
+        return {k: v for k, v in self.to_json().items() if not k.startswith("tag_")}
 
     @classmethod
     def from_json(cls, data: dict) -> Architecture:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from charlstm import checkpoint as ckpt
-from charlstm.model import PAD_TARGET, OneHot, SymbolNLL, build_model, export_weights, keras
+from charlstm.model import PAD_TARGET, OneHot, SymbolNLL, build_model, export_weights, import_weights, keras
 from charlstm.npmodel import log_softmax
 from charlstm.options import Architecture
 
@@ -23,7 +23,9 @@ def test_ids_in_logits_out_with_the_expected_parameter_count(layers: int, dropou
     assert model(ids).shape == (2, 4, VOCAB)
     lstm = lambda inputs: 4 * hidden * (inputs + hidden + 1)  # noqa: E731
     expected = lstm(VOCAB) + (layers - 1) * lstm(hidden) + hidden * VOCAB + VOCAB
-    assert model.count_params() == expected
+    frozen_one_hot = VOCAB * VOCAB  # the identity table that makes one-hot vectors
+    assert model.count_params() == expected + frozen_one_hot
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
     assert ("out_dropout" in [layer.name for layer in model.layers]) == bool(dropout)
 
 
@@ -59,3 +61,24 @@ def test_exported_arrays_pass_the_checks_of_a_model_directory(tmp_path) -> None:
     loaded = ckpt.load_weights(tmp_path / "weights.npz", VOCAB)
     for key, value in arrays.items():
         np.testing.assert_array_equal(loaded[key], value)
+
+
+@pytest.mark.parametrize("tag_input", ["step", "state", "both"])
+def test_tagged_model_numpy_matches_keras_and_import_inverts_export(tag_input: str) -> None:
+    from charlstm.npmodel import NumpyLSTM
+
+    arch = Architecture(hidden=7, layers=2, dropout=0.0, tag_dim=3, tag_input=tag_input)
+    model = build_model(VOCAB, arch, n_tags=4)
+    rng = np.random.default_rng(1)
+    for w in model.trainable_weights:
+        w.assign(rng.normal(0, 0.5, w.shape).astype(np.float32))
+    ids = rng.integers(0, VOCAB, (5, 6)).astype(np.int32)
+    tags = np.array([0, 1, 2, 3, 1])
+    expected = np.asarray(model([ids, np.repeat(tags[:, None], 6, axis=1)], training=False))
+    arrays = export_weights(model)
+    np.testing.assert_allclose(NumpyLSTM.from_arrays(arrays).logits(ids, tags), expected, atol=1e-5)
+    other = build_model(VOCAB, arch, n_tags=4)
+    import_weights(other, arrays)
+    for key, value in export_weights(other).items():
+        np.testing.assert_array_equal(value, arrays[key])
+    assert not np.allclose(expected[0], expected[4])  # the tag changes the predictions
