@@ -562,6 +562,66 @@ def info(model_dir: str | None, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
+# --- explain (issue 15): see inside the LSTM ------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@model_option
+@click.option(
+    "--top",
+    "-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many likeliest other symbols to show at each step.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write one self-contained HTML page: the name coloured by probability, every "
+    "step's distribution, heatmaps of the LSTM's gates and cell state, the learning curves.",
+)
+@json_option
+def explain(name: str, model_dir: str | None, top: int, html_file: str | None, as_json: bool) -> None:
+    """Show how a model predicts NAME, symbol by symbol.
+
+    One row per predicted symbol (each letter, then $ for the end of the name): the
+    context read so far (^ is the start), the actual next symbol with its probability,
+    its rank, its surprisal in bits (-log2 p) and the likeliest other symbols. The
+    total log-probability equals `charlstm score`'s. Colours mark likely (green),
+    possible (yellow) and surprising (red) symbols in a terminal; none when piped or
+    with NO_COLOR set.
+
+    \b
+    Examples:
+      charlstm explain Brangelina
+      charlstm explain Anna --top 3 --json
+      charlstm explain Brangelina --html brangelina.html
+    """
+    from charlstm.explain import explain_name, fold_name, format_explanation
+
+    model = _open_model(model_dir)
+    try:
+        fold_name(name, model.alphabet)
+    except CharlstmError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    explanation = explain_name(model.lm(), model.alphabet, name, top=top)
+    if html_file:
+        from charlstm.explain_html import write_explain_html
+
+        click.echo(f"wrote {write_explain_html(model, explanation, html_file)}", err=True)
+    if as_json:
+        click.echo(json.dumps(explanation.to_json()))
+    else:
+        click.echo(format_explanation(explanation), color=False if os.environ.get("NO_COLOR") else None)
+
+
+# --- end of explain -----------------------------------------------------------------------
+
+
 _SKIP_TEARDOWN = False
 
 
