@@ -428,6 +428,14 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     "and average Levenshtein distance of the top answer, over all rows.",
 )
 @click.option("--both-orders", is_flag=True, help="Also try a prefix of WORD2 joined to a suffix of WORD1.")
+@click.option(
+    "--explain",
+    "explain_blend",
+    is_flag=True,
+    help="With WORD1 WORD2: show which letters come from which word, as Bra(d) + Angelina -> "
+    "Br[a]ngelina ((dropped) letters, [shared] overlap), and the three features that weigh "
+    "most in each score (weight x standardised value).",
+)
 @json_option
 def blend(
     word1: str | None,
@@ -439,6 +447,7 @@ def blend(
     eval_file,
     both_orders: bool,
     as_json: bool,
+    explain_blend: bool = False,
 ) -> None:
     """Blend two words into portmanteaus, best first, with their scores.
 
@@ -454,6 +463,7 @@ def blend(
     Examples:
       charlstm blend Brad Angelina
       charlstm blend Britain Exit --top 3 --json
+      charlstm blend Brad Angelina --top 3 --explain
       printf 'smoke fog\\nchar lizard\\n' | charlstm blend --pairs - --top 1
       charlstm blend --eval blends-dev.tsv
     """
@@ -465,6 +475,8 @@ def blend(
         raise click.UsageError("give WORD1 WORD2, or --pairs FILE, or --eval FILE.tsv (exactly one)")
     if word1 is not None and word2 is None:
         raise click.UsageError("missing WORD2: blend needs two words")
+    if explain_blend and word1 is None:
+        raise click.UsageError("--explain works with WORD1 WORD2, not with --pairs or --eval")
     words_dir = words_model or bundled_model_dir("words")
     model = _open_model(model_dir)
     click.echo(f"using words model {words_dir} ({'--words-model' if words_model else 'bundled'})", err=True)
@@ -477,6 +489,17 @@ def blend(
         except UnicodeDecodeError as exc:
             raise CharlstmError(f"{source}: not UTF-8 text ({exc.reason})") from None
 
+    if explain_blend:  # issue 15
+        from charlstm.blend_explain import explain_blends, format_explained
+
+        explained = explain_blends(blender, word1, word2, top=top, both_orders=both_orders)
+        blends = [b.to_json() for b in explained]
+        click.echo(
+            json.dumps({"word1": word1, "word2": word2, "blends": blends})
+            if as_json
+            else format_explained(explained)
+        )
+        return
     if eval_file is not None:
         result = blender.evaluate(read(eval_file, 3), both_orders=both_orders)
         if as_json:
@@ -528,15 +551,32 @@ def evaluate(names_file: str, model_dir: str | None, as_json: bool) -> None:
         )
 
 
+def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``info --plot``: a .png or .svg path, else a usage error (issue 15)."""
+    if value is not None and not value.lower().endswith((".png", ".svg")):
+        raise click.BadParameter(f"{value!r} must end in .png or .svg (the picture's format)")
+    return value
+
+
 @cli.command()
 @model_option
 @json_option
-def info(model_dir: str | None, as_json: bool) -> None:
+@click.option(
+    "--plot",
+    "plot_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    callback=_plot_path,
+    help="Also draw the learning curves (train and validation NLL per epoch) into FILE, "
+    "a PNG or SVG picture by its extension.",
+)
+def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
     """Describe a model: alphabet, architecture, size and training record.
 
     \b
-    Example:
+    Examples:
       charlstm info --model pets
+      charlstm info --plot curves.png
     """
     model = _open_model(model_dir)
     meta = model.meta
@@ -553,6 +593,10 @@ def info(model_dir: str | None, as_json: bool) -> None:
         "training_file": training.get("file"),
         "training_names": training.get("names"),
     }
+    if plot_file:
+        from charlstm.charts import plot_learning_curves
+
+        click.echo(f"wrote {plot_learning_curves(model.path, plot_file)}", err=True)
     if as_json:
         click.echo(json.dumps(summary))
     else:
