@@ -16,6 +16,7 @@ The features that weigh most in a blend's score are those with the largest
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,3 +186,14 @@ def format_explained(blends: list[ExplainedBlend]) -> str:
                 f"    {c.contribution:+8.3f}  {c.feature:<18} {describe_feature(c.feature)} = {c.value:.3g}"
             )
     return "\n".join(lines)
+
+
+def explained_output(
+    blender: Blender, word1: str, word2: str, top: int = 10, both_orders: bool = False, as_json: bool = False
+) -> str:
+    """What ``blend WORD1 WORD2 --explain`` prints: the text, or one JSON object that
+    extends ``blend --json``'s with each blend's parts and strongest features."""
+    explained = explain_blends(blender, word1, word2, top=top, both_orders=both_orders)
+    if not as_json:
+        return format_explained(explained)
+    return json.dumps({"word1": word1, "word2": word2, "blends": [b.to_json() for b in explained]})

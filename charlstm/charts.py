@@ -1,7 +1,8 @@
 """Pictures of a model: learning curves, gate heatmaps, next-symbol distributions.
 
-matplotlib is imported inside each function (Agg backend): the commands that do not
-draw never pay for it. Figures for the explain page are rendered to inline SVG text.
+matplotlib is imported inside each function, and figures are made without pyplot (no
+GUI backend, no global state): commands that do not draw never pay for it. Figures for
+the explain page are rendered to inline SVG text.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from charlstm.checkpoint import HISTORY_FILE
 from charlstm.errors import CharlstmError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 PLOT_FORMATS = ("png", "svg")
 GATE_CMAP = "viridis"  # gates lie in (0, 1)
@@ -63,19 +69,18 @@ def _number(text: str | None) -> float:
     return float(text) if text not in (None, "") else math.nan
 
 
-def _pyplot():
-    import matplotlib
+def _axes(width: float, height: float) -> tuple[Figure, Axes]:
+    """A new figure and its axes, outside pyplot: no global state, no GUI backend
+    (saving renders with Agg, or the SVG backend for SVG)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots()
 
 
-def learning_curves_figure(history: History):
+def learning_curves_figure(history: History) -> Figure:
     """Train and validation NLL per epoch, the best epoch marked, bits on the right."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    fig, ax = _axes(7, 3.6)
     ax.plot(history.epoch, history.nll, "o-", ms=3, color="#1f77b4", label="train NLL")
     ax.plot(history.epoch, history.val_nll, "s-", ms=3, color="#ff7f0e", label="validation NLL")
     best = history.best
@@ -110,12 +115,10 @@ def plot_learning_curves(model_dir: str | Path, out: str | Path) -> Path:
         fig.savefig(out, format=kind, dpi=150)
     except OSError as exc:
         raise CharlstmError(f"{out}: cannot save: {exc.strerror or exc}") from exc
-    finally:
-        _pyplot().close(fig)
     return out
 
 
-def figure_svg(fig, salt: str) -> str:
+def figure_svg(fig: Figure, salt: str) -> str:
     """``fig`` as an ``<svg>`` element to inline in HTML; ``salt`` keeps element ids
     of different figures on one page apart."""
     import matplotlib
@@ -123,22 +126,20 @@ def figure_svg(fig, salt: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         fig.savefig(buffer, format="svg")
-    _pyplot().close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
 
 def heatmap_figure(
     values: np.ndarray, units: Sequence[int], columns: Sequence[str], signed: bool, label: str
-):
+) -> Figure:
     """A [units, steps] heatmap with unit numbers on the left and symbols read below.
 
     Gates (``signed`` False) use a 0..1 scale; the cell state a scale symmetric
     about 0. Each cell shows its value when the grid is small enough to read.
     """
-    plt = _pyplot()
     rows, steps = values.shape
-    fig, ax = plt.subplots(figsize=(0.36 * steps + 1.6, 0.27 * rows + 0.9), layout="constrained")
+    fig, ax = _axes(0.36 * steps + 1.6, 0.27 * rows + 0.9)
     if signed:
         limit = max(float(np.abs(values).max()), 1e-6)
         mesh = ax.pcolormesh(values, cmap=CELL_CMAP, vmin=-limit, vmax=limit)
@@ -168,18 +169,15 @@ def _short(value: float) -> str:
 
 def distribution_figure(
     probs: np.ndarray, symbols: Sequence[str], targets: Sequence[int], contexts: Sequence[str]
-):
+) -> Figure:
     """p(next symbol): one row per step (labelled with the context read), one column per
     symbol, the symbol that came boxed in red."""
     from matplotlib.colors import PowerNorm
     from matplotlib.patches import Rectangle
 
-    plt = _pyplot()
     steps, vocab = probs.shape
     width = max(len(c) for c in contexts)
-    fig, ax = plt.subplots(
-        figsize=(0.3 * vocab + 0.09 * width + 1.6, 0.3 * steps + 1.0), layout="constrained"
-    )
+    fig, ax = _axes(0.3 * vocab + 0.09 * width + 1.6, 0.3 * steps + 1.0)
     mesh = ax.pcolormesh(probs, cmap="Blues", norm=PowerNorm(0.5, vmin=0.0, vmax=1.0))
     ax.invert_yaxis()
     ax.set_xticks(np.arange(vocab) + 0.5, list(symbols), fontsize=10)

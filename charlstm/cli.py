@@ -447,7 +447,7 @@ def blend(
     eval_file,
     both_orders: bool,
     as_json: bool,
-    explain_blend: bool = False,
+    explain_blend: bool,
 ) -> None:
     """Blend two words into portmanteaus, best first, with their scores.
 
@@ -490,15 +490,9 @@ def blend(
             raise CharlstmError(f"{source}: not UTF-8 text ({exc.reason})") from None
 
     if explain_blend:  # issue 15
-        from charlstm.blend_explain import explain_blends, format_explained
+        from charlstm.blend_explain import explained_output
 
-        explained = explain_blends(blender, word1, word2, top=top, both_orders=both_orders)
-        blends = [b.to_json() for b in explained]
-        click.echo(
-            json.dumps({"word1": word1, "word2": word2, "blends": blends})
-            if as_json
-            else format_explained(explained)
-        )
+        click.echo(explained_output(blender, word1, word2, top=top, both_orders=both_orders, as_json=as_json))
         return
     if eval_file is not None:
         result = blender.evaluate(read(eval_file, 3), both_orders=both_orders)
