@@ -100,8 +100,39 @@ def gate_panels(model: ModelDir, explanation: Explanation, columns: list[str]) -
             fig = heatmap_figure(values, units, columns, signed=gate == "c", label=label)
             svg = figure_svg(fig, salt=f"layer{number}-{gate}")
             panels.append(Panel(gate, title, equation, caption, svg))
-        layers.append({"number": number, "hidden": trace["c"].shape[1], "units": units, "panels": panels})
+        layers.append(
+            {
+                "number": number,
+                "hidden": trace["c"].shape[1],
+                "units": units,
+                "panels": panels,
+                "notes": notable(trace, units, columns),
+            }
+        )
     return layers
+
+
+def notable(trace: dict[str, np.ndarray], units: list[int], columns: list[str]) -> list[str]:
+    """Plain-language observations about the shown units: where one forgets most
+    sharply, which keeps its memory longest, which ends with the strongest memory."""
+    f, c = trace["f"][:, units], trace["c"][:, units]
+    notes = []
+    if len(columns) > 1:
+        t, k = np.unravel_index(np.argmin(f[1:]), f[1:].shape)
+        t += 1
+        notes.append(
+            f"Unit {units[k]} forgets most sharply on reading “{columns[t]}” (step {t + 1}): its forget "
+            f"gate is {f[t, k]:.2f}, so its memory goes from {c[t - 1, k]:+.2f} to {c[t, k]:+.2f}."
+        )
+    k = int(np.argmax(f.mean(axis=0)))
+    held = int((f[:, k] >= 0.9).sum())
+    notes.append(
+        f"Unit {units[k]} holds on to its memory best: mean forget gate {f[:, k].mean():.2f}, at least "
+        f"0.9 on {held} of {len(columns)} steps."
+    )
+    k = int(np.argmax(np.abs(c[-1])))
+    notes.append(f"At the end of the name, unit {units[k]} holds the strongest memory: c = {c[-1, k]:+.2f}.")
+    return notes
 
 
 def step_views(explanation: Explanation) -> list[dict]:

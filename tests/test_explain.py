@@ -109,6 +109,7 @@ def test_html_page_without_history_and_two_layers(tmp_path: Path) -> None:
         for gate in "ifoc":
             assert f'id="heatmap-{layer}-{gate}"' in html
         assert f"of its {hidden} units" in html
+    assert html.count('<ul class="notes">') == 2 and "forgets most sharply" in html
     assert 'id="learning-curves-missing"' in html and "history.csv: missing" in html
     assert html.count('class="step-dist"') == len("brad") + 1
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing from the network
