@@ -182,7 +182,7 @@ def render_page(model: ModelDir, explanation: Explanation) -> str:
     columns = [START, *explanation.letters]  # the symbol read at each step
     probs = [s.prob for s in explanation.steps]
     letters = [
-        {"text": shown(s.symbol), "colour": c, "prob": s.prob, "end": s.symbol == "\n"}
+        {"text": shown(s.symbol), "colour": c, "ink": ink(c), "prob": s.prob, "end": s.symbol == "\n"}
         for s, c in zip(explanation.steps, probability_colours(probs), strict=True)
     ]
     targets = model.alphabet.encode(explanation.letters)[1:]
@@ -212,6 +212,12 @@ def render_page(model: ModelDir, explanation: Explanation) -> str:
         end=END,
         version=__version__,
     )
+
+
+def ink(background: str) -> str:
+    """Black or white text, whichever reads better on a ``#rrggbb`` background."""
+    r, g, b = (int(background[k : k + 2], 16) / 255 for k in (1, 3, 5))
+    return "#111111" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "#ffffff"
 
 
 def write_explain_html(model: ModelDir, explanation: Explanation, path: str | Path) -> Path:
