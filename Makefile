@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= ../shared/data
 
-.PHONY: install run test lint data pretrained bench-generate bench-train pretrained-words fit-blend bench-blend
+.PHONY: install run test lint data pretrained bench-generate bench-train pretrained-words fit-blend bench-blend browser
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/charlstm generate --n 20
 
+## browser: Debian's chromium, for the test that renders `explain --html` (installed once, when missing)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
 ## test: the test suite (a few minutes on 2 cores)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -444,6 +444,14 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     "and average Levenshtein distance of the top answer, over all rows.",
 )
 @click.option("--both-orders", is_flag=True, help="Also try a prefix of WORD2 joined to a suffix of WORD1.")
+@click.option(
+    "--explain",
+    "explain_blend",
+    is_flag=True,
+    help="With WORD1 WORD2: show which letters come from which word, as Bra(d) + Angelina -> "
+    "Br[a]ngelina ((dropped) letters, [shared] overlap), and the three features that weigh "
+    "most in each score (weight x standardised value).",
+)
 @json_option
 def blend(
     word1: str | None,
@@ -455,6 +463,7 @@ def blend(
     eval_file,
     both_orders: bool,
     as_json: bool,
+    explain_blend: bool,
 ) -> None:
     """Blend two words into portmanteaus, best first, with their scores.
 
@@ -470,6 +479,7 @@ def blend(
     Examples:
       charlstm blend Brad Angelina
       charlstm blend Britain Exit --top 3 --json
+      charlstm blend Brad Angelina --top 3 --explain
       printf 'smoke fog\\nchar lizard\\n' | charlstm blend --pairs - --top 1
       charlstm blend --eval blends-dev.tsv
     """
@@ -481,6 +491,8 @@ def blend(
         raise click.UsageError("give WORD1 WORD2, or --pairs FILE, or --eval FILE.tsv (exactly one)")
     if word1 is not None and word2 is None:
         raise click.UsageError("missing WORD2: blend needs two words")
+    if explain_blend and word1 is None:
+        raise click.UsageError("--explain works with WORD1 WORD2, not with --pairs or --eval")
     words_dir = words_model or bundled_model_dir("words")
     model = _open_model(model_dir)
     click.echo(f"using words model {words_dir} ({'--words-model' if words_model else 'bundled'})", err=True)
@@ -490,6 +502,11 @@ def blend(
         source = getattr(fh, "name", "<stdin>")  # Click's test runner gives stdin no name
         return read_pairs(fh, source, model.alphabet, columns=columns)
 
+    if explain_blend:  # issue 15
+        from charlstm.blend_explain import explained_output
+
+        click.echo(explained_output(blender, word1, word2, top=top, both_orders=both_orders, as_json=as_json))
+        return
     if eval_file is not None:
         result = blender.evaluate(read(eval_file, 3), both_orders=both_orders)
         if as_json:
@@ -541,17 +558,39 @@ def evaluate(names_file: str, model_dir: str | None, as_json: bool) -> None:
         )
 
 
+def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``info --plot``: a .png or .svg path, else a usage error (issue 15)."""
+    if value is not None and not value.lower().endswith((".png", ".svg")):
+        raise click.BadParameter(f"{value!r} must end in .png or .svg (the picture's format)")
+    return value
+
+
 @cli.command()
 @model_option
 @json_option
-def info(model_dir: str | None, as_json: bool) -> None:
+@click.option(
+    "--plot",
+    "plot_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    callback=_plot_path,
+    help="Also draw the learning curves (train and validation NLL per epoch) into FILE, "
+    "a PNG or SVG picture by its extension.",
+)
+def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
     """Describe a model: alphabet, architecture, size and training record.
 
     \b
-    Example:
+    Examples:
       charlstm info --model pets
+      charlstm info --plot curves.png
     """
-    summary = _open_model(model_dir).summary()
+    model = _open_model(model_dir)
+    summary = model.summary()
+    if plot_file:
+        from charlstm.charts import plot_learning_curves
+
+        click.echo(f"wrote {plot_learning_curves(model.path, plot_file)}", err=True)
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -559,6 +598,66 @@ def info(model_dir: str | None, as_json: bool) -> None:
             if isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
             click.echo(f"{key}: {value}")
+
+
+# --- explain (issue 15): see inside the LSTM ------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@model_option
+@click.option(
+    "--top",
+    "-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many likeliest other symbols to show at each step.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Also write one self-contained HTML page: the name coloured by probability, every "
+    "step's distribution, heatmaps of the LSTM's gates and cell state, the learning curves.",
+)
+@json_option
+def explain(name: str, model_dir: str | None, top: int, html_file: str | None, as_json: bool) -> None:
+    """Show how a model predicts NAME, symbol by symbol.
+
+    One row per predicted symbol (each letter, then $ for the end of the name): the
+    context read so far (^ is the start), the actual next symbol with its probability,
+    its rank, its surprisal in bits (-log2 p) and the likeliest other symbols. The
+    total log-probability equals `charlstm score`'s. Colours mark likely (green),
+    possible (yellow) and surprising (red) symbols in a terminal; none when piped or
+    with NO_COLOR set.
+
+    \b
+    Examples:
+      charlstm explain Brangelina
+      charlstm explain Anna --top 3 --json
+      charlstm explain Brangelina --html brangelina.html
+    """
+    from charlstm.explain import explain_name, fold_name, format_explanation
+
+    model = _open_model(model_dir)
+    try:
+        fold_name(name, model.alphabet)
+    except CharlstmError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    explanation = explain_name(model.lm(), model.alphabet, name, top=top)
+    if html_file:
+        from charlstm.explain_html import write_explain_html
+
+        click.echo(f"wrote {write_explain_html(model, explanation, html_file)}", err=True)
+    if as_json:
+        click.echo(json.dumps(explanation.to_json()))
+    else:
+        click.echo(format_explanation(explanation), color=False if os.environ.get("NO_COLOR") else None)
+
+
+# --- end of explain -----------------------------------------------------------------------
 
 
 _SKIP_TEARDOWN = False

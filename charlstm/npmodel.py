@@ -167,6 +167,56 @@ class NumpyLSTM:
         logits += self.out_bias
         return logits, new_state
 
+    # --- Tracing (issue 15): every gate, in Keras' own order and scale -----------------
+    # ``step`` above is the fast path and keeps its reordered, rescaled gates; this
+    # section recomputes the textbook equations in float64 for inspection only.
+
+    def keras_weights(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each layer's kernel, recurrent kernel and bias as Keras stores them (i, f, c, o).
+
+        Undoes :func:`_fused_gates` exactly: the scales are powers of two and the
+        reordering swaps two blocks, so this is its own inverse permutation.
+        """
+        out = []
+        for layer in self.layers:
+            h = layer[1].shape[0]
+            order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
+            scale = np.r_[np.full(3 * h, -1.0), np.full(h, -2.0)]
+            out.append(tuple((np.asarray(a, np.float64) / scale)[..., order] for a in layer))
+        return out
+
+    def trace(self, ids: Sequence[int], tag: int | None = None) -> list[dict[str, np.ndarray]]:
+        """Run one sequence of symbol ids (of a tagged model: under ``tag``) and record
+        every layer's gates and states.
+
+        Returns one dict per layer with float64 arrays of shape [len(ids), hidden]:
+        ``i`` input gate, ``f`` forget gate, ``g`` candidate (tanh), ``o`` output
+        gate, ``c`` cell state and ``h`` hidden state after each step, where
+        ``c_t = f_t * c_{t-1} + i_t * g_t`` and ``h_t = o_t * tanh(c_t)``.
+        """
+        ids = np.asarray(ids, np.intp)
+        x = np.eye(self.input_size)[ids]  # [time, symbols], one-hot
+        tags = None if tag is None else np.array([tag])
+        if self._tag_step:  # the tag's embedding beside every symbol
+            x = np.hstack([x, np.repeat(self.tag_embedding[tags].astype(np.float64), len(ids), axis=0)])
+        initial = [(h[0].astype(np.float64), c[0].astype(np.float64)) for h, c in self.initial_state(1, tags)]
+        traces = []
+        for (kernel, recurrent, bias), (h, c) in zip(self.keras_weights(), initial, strict=True):
+            n = recurrent.shape[0]
+            record = {k: np.zeros((len(ids), n)) for k in ("i", "f", "g", "o", "c", "h")}
+            inputs = x @ kernel + bias
+            for t in range(len(ids)):
+                z = inputs[t] + h @ recurrent
+                i, f, o = _sigmoid(z[:n]), _sigmoid(z[n : 2 * n]), _sigmoid(z[3 * n :])
+                g = np.tanh(z[2 * n : 3 * n])
+                c = f * c + i * g
+                h = o * np.tanh(c)
+                for key, value in zip("ifgoch", (i, f, g, o, c, h), strict=True):
+                    record[key][t] = value
+            traces.append(record)
+            x = record["h"]
+        return traces
+
     def logits(self, ids: np.ndarray, tags: np.ndarray | None = None) -> np.ndarray:
         """Logits for every position of a [batch, time] id array (and [batch] tag ids)."""
         state = self.initial_state(ids.shape[0], tags)
@@ -228,3 +278,8 @@ def _tanh(x: np.ndarray) -> np.ndarray:
     np.divide(2.0, y, out=y)
     y -= 1.0
     return y
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function in float64, without overflow warnings."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))

@@ -103,3 +103,60 @@ def test_matches_keras(layers: int, hidden: int, dropout: float) -> None:
     expected = np.asarray(model(ids, training=False))
     got = NumpyLSTM.from_arrays(export_weights(model)).logits(ids)
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_trace_matches_keras_lstm_cells() -> None:
+    """Traced gates and states equal Keras' own LSTMCell steps on a 2-layer model (1e-5)."""
+    from charlstm.keras_setup import keras
+    from charlstm.model import build_model, export_weights
+    from charlstm.options import Architecture
+
+    ops = keras.ops
+    model = build_model(VOCAB, Architecture(hidden=6, layers=2, dropout=0.0))
+    rng = np.random.default_rng(7)
+    for w in model.trainable_weights:  # not the one-hot layer's identity table
+        w.assign(rng.normal(0, 0.8, w.shape).astype(np.float32))
+    ids = [0, 3, 1, 14, 14, 1, 0]
+    traces = NumpyLSTM.from_arrays(export_weights(model)).trace(ids)
+    x = np.eye(VOCAB, dtype=np.float32)[ids]
+    for layer, trace in enumerate(traces):
+        cell = model.get_layer(f"lstm{layer}").cell
+        h = c = np.zeros((1, cell.units), np.float32)
+        for t in range(len(ids)):
+            z = ops.matmul(x[t : t + 1], cell.kernel) + ops.matmul(h, cell.recurrent_kernel) + cell.bias
+            z_i, z_f, z_g, z_o = ops.split(z, 4, axis=1)  # Keras' gate order: i, f, c, o
+            gates = {
+                "i": cell.recurrent_activation(z_i),
+                "f": cell.recurrent_activation(z_f),
+                "g": cell.activation(z_g),
+                "o": cell.recurrent_activation(z_o),
+            }
+            h, (_, c) = cell(x[t : t + 1], [h, c])  # Keras' own step gives h_t and c_t
+            h, c = np.asarray(h), np.asarray(c)
+            for key, value in {**gates, "c": c, "h": h}.items():
+                np.testing.assert_allclose(trace[key][t], np.asarray(value)[0], atol=1e-5, err_msg=key)
+        x = trace["h"].astype(np.float32)
+    # The last layer's h through the dense layer gives the model's own logits.
+    out_kernel, out_bias = model.get_layer("logits").get_weights()
+    expected = np.asarray(model(np.array([ids], np.int32), training=False))[0]
+    np.testing.assert_allclose(traces[-1]["h"] @ out_kernel + out_bias, expected, atol=1e-5)
+
+
+def test_trace_agrees_with_fast_step() -> None:
+    """The float64 trace and the fast float32 path give the same logits; gates lie in range."""
+    arrays = random_arrays((9, 5), seed=5)
+    lm = NumpyLSTM.from_arrays(arrays)
+    ids = [0, 5, 2, 7, 0]
+    traces = lm.trace(ids)
+    assert [t["h"].shape for t in traces] == [(5, 9), (5, 5)]
+    np.testing.assert_allclose(
+        traces[-1]["h"] @ arrays["out_kernel"] + arrays["out_bias"], lm.logits(np.array([ids]))[0], atol=1e-5
+    )
+    for trace in traces:
+        for gate in "ifo":
+            assert ((trace[gate] > 0) & (trace[gate] < 1)).all()
+        np.testing.assert_allclose(
+            trace["c"][1:], trace["f"][1:] * trace["c"][:-1] + trace["i"][1:] * trace["g"][1:]
+        )
+        np.testing.assert_allclose(trace["h"], trace["o"] * np.tanh(trace["c"]))
+    np.testing.assert_array_equal(lm.keras_weights()[1][1], arrays["lstm1_recurrent"])
