@@ -24,14 +24,14 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from charlstm import __version__
 from charlstm.alphabet import Alphabet
-from charlstm.errors import CharlstmError
+from charlstm.errors import CharlstmError, OptionError
 from charlstm.options import Architecture
 
 FORMAT_VERSION = 2  # 2: tags (1, without them, is still read)
@@ -285,6 +285,23 @@ class ModelDir:
                 f"{self.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
             )
         return names
+
+    def require_tags(self, what: str) -> None:
+        """:class:`CharlstmError` unless the model is tagged (``what`` needs tags)."""
+        if not self.meta.tags:
+            raise CharlstmError(
+                f"{what} needs a tagged model, and {self.path} has no tags (train one on names "
+                "files with a tag per line, name<TAB>tag, or with --tag-by-file)"
+            )
+
+    def tag_ids(self, tags: Sequence[str], option: str = "tag") -> list[int]:
+        """The embedding ids of ``tags``; an unknown one is an :class:`OptionError` listing the tags."""
+        self.require_tags(f"--{option.replace('_', '-')}")
+        known = self.meta.tags
+        for tag in tags:
+            if tag not in known:
+                raise OptionError(option, f"unknown tag {tag!r}; the model's tags: {', '.join(known)}")
+        return [known.index(tag) for tag in tags]
 
     def summary(self) -> dict:
         """What ``charlstm info`` prints: the path, then :meth:`ModelMeta.summary`."""

