@@ -246,6 +246,19 @@ def _letters(value: str, alphabet, option: str) -> str:
     return folded
 
 
+def _name_parts(alphabet, max_length: int, **parts: str) -> dict[str, str]:
+    """``--prefix``/``--suffix``/``--contains`` folded and checked against the alphabet and --max-length."""
+    folded = {}
+    for name, value in parts.items():
+        option = f"'--{name}'"
+        folded[name] = _letters(value, alphabet, option)
+        if len(folded[name]) > max_length:
+            raise click.BadParameter(
+                f"{folded[name]!r} is longer than --max-length {max_length}", param_hint=option
+            )
+    return folded
+
+
 @cli.command()
 @model_option
 @click.option(
@@ -276,6 +289,18 @@ def _letters(value: str, alphabet, option: str) -> str:
     help="Names start with these letters (folded like the model's training names).",
 )
 @click.option(
+    "--suffix", default="", help="Names end with these letters, e.g. --suffix ella (Isabella, Marcella)."
+)
+@click.option(
+    "--contains", default="", help="Names contain these letters, e.g. --contains or (Lorna, Gregory)."
+)
+@click.option(
+    "--exclude-letters",
+    default="",
+    metavar="LETTERS",
+    help="Names never use any of these letters, e.g. --exclude-letters xqz.",
+)
+@click.option(
     "--min-length",
     type=click.IntRange(min=1),
     default=1,
@@ -301,6 +326,9 @@ def generate(
     temperature: float,
     top_k: int | None,
     prefix: str,
+    suffix: str,
+    contains: str,
+    exclude_letters: str,
     min_length: int,
     max_length: int,
     unique: bool,
@@ -310,14 +338,18 @@ def generate(
 ) -> None:
     """Print exactly N names sampled from a model, one per line.
 
-    If the options leave the model unable to produce N (distinct) names, it fails
-    with an error rather than print fewer. With --json each line is an object with
-    the name and its log-probability in nats under the model (at temperature 1).
+    --prefix, --suffix, --contains, --exclude-letters and the lengths combine; every
+    printed name meets them all. If the options leave the model unable to produce N
+    (distinct) names, it fails within seconds with an error rather than print fewer.
+    With --json each line is an object with the name and its log-probability in nats
+    under the model (at temperature 1).
 
     \b
     Examples:
       charlstm generate --n 20
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
+      charlstm generate --n 10 --suffix ella --exclude-letters z
+      charlstm generate --n 10 --contains or --max-length 6
       charlstm generate --model pets --n 100 --novel --json
     """
     from charlstm.checkpoint import NAMES_FILE
@@ -328,11 +360,8 @@ def generate(
             f"{min_length} is greater than --max-length {max_length}", param_hint="'--min-length'"
         )
     model = _open_model(model_dir)
-    prefix = _letters(prefix, model.alphabet, "'--prefix'")
-    if len(prefix) > max_length:
-        raise click.BadParameter(
-            f"{prefix!r} is longer than --max-length {max_length}", param_hint="'--prefix'"
-        )
+    parts = _name_parts(model.alphabet, max_length, prefix=prefix, suffix=suffix, contains=contains)
+    excluded = "".join(sorted(set(_letters(exclude_letters, model.alphabet, "'--exclude-letters'"))))
     exclude = model.training_names() if novel else set()
     if novel and not exclude:
         raise CharlstmError(
@@ -345,7 +374,8 @@ def generate(
         seed=seed,
         temperature=temperature,
         top_k=top_k,
-        prefix=prefix,
+        **parts,
+        exclude_letters=excluded,
         min_length=min_length,
         max_length=max_length,
         unique=unique,

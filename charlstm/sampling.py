@@ -160,10 +160,10 @@ def _shortfall(found: int, n: int, unique: bool, rules: Constraints, seconds: fl
     """The message for failing to find ``n`` names."""
     what = f"{'distinct ' if unique else ''}names"
     if rules.describe():
-        what += " " + rules.describe()
+        what += f" ({rules.describe()})"
     return (
-        f"could only produce {found} of {n} {what} under these constraints "
-        f"(within {seconds:.1f} s, {drawn:,} samples); relax them or ask for fewer names"
+        f"could only produce {found} of {n} {what} within {seconds:.1f} s and {drawn:,} samples; "
+        "relax the constraints or ask for fewer names"
     )
 
 
