@@ -34,7 +34,7 @@ ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 CONSTRAINED_ROUND_SAMPLES = 1 << 15  # the same with a suffix or contains (rounds cost more)
 INITIAL_YIELD = 0.5  # first guess of the fraction of samples that are new names
 ROUNDS_WITHOUT_NEW = 5  # give up after this many rounds that add no name
-STALL_SECONDS = 2.0  # ... or after this long without a new name
+STALL_SECONDS = 2.0  # ... or after this much CPU time without a new name (load-independent)
 
 
 class Sample(NamedTuple):
@@ -121,12 +121,17 @@ def sample_names(
     results: list[Sample] = []
     seen: set[str] = set()
     drawn, fruitless = 0, 0
-    start = last_new = time.monotonic()
+    start = last_new = time.process_time()
     yield_rate = INITIAL_YIELD if unique else 1.0  # estimated new names per sample drawn
     while len(results) < n:
-        stalled = time.monotonic() - last_new >= STALL_SECONDS
-        if fruitless >= ROUNDS_WITHOUT_NEW or drawn >= 200 * n + 20000 or stalled:
-            raise CharlstmError(_shortfall(len(results), n, unique, rules, time.monotonic() - start, drawn))
+        stalled = time.process_time() - last_new >= STALL_SECONDS
+        # Constrained rounds emit ~1 name per sample, often the same likely ones: time
+        # bounds them, and only full-size rounds count as fruitless.
+        constrained = isinstance(draw, _ConstrainedSampler)
+        if fruitless >= ROUNDS_WITHOUT_NEW or (drawn >= 200 * n + 20000 and not constrained) or stalled:
+            raise CharlstmError(
+                _shortfall(len(results), n, unique, rules, time.process_time() - start, drawn)
+            )
         want = n - len(results)
         size = min(draw.max_round, int(want / yield_rate * 1.1) + 64)
         drawn += size
@@ -136,11 +141,19 @@ def sample_names(
         results.extend(Sample(names[i], log_probs[i]) for i in fresh)
         if unique:
             seen.update(names[i] for i in fresh)
-        fruitless = 0 if fresh else fruitless + 1
-        last_new = time.monotonic() if fresh else last_new
-        if fresh or draw.rate_change < 2:  # else a pilot round: the next one emits far more
-            yield_rate = min(max(len(fresh) / size * draw.rate_change, 1e-3), 1.0)
+        fruitless = 0 if fresh else fruitless + (size >= draw.max_round or not constrained)
+        last_new = time.process_time() if fresh else last_new
+        yield_rate = _next_yield(yield_rate, len(fresh), size, draw.rate_change, constrained)
     return results
+
+
+def _next_yield(rate: float, fresh: int, size: int, rate_change: float, constrained: bool) -> float:
+    """The estimated new names per sample for the next round."""
+    if not fresh and rate_change >= 2:
+        return rate  # a pilot round: the next one emits far more names per sample
+    if not fresh and constrained:
+        return max(rate / 8, 1e-6)  # rare names: grow the rounds quickly (to their cap)
+    return min(max(fresh / size * rate_change, 1e-6 if constrained else 1e-3), 1.0)
 
 
 def _check_settings(n: int, temperature: float, top_k: int | None, min_length: int, max_length: int) -> None:
@@ -162,7 +175,7 @@ def _shortfall(found: int, n: int, unique: bool, rules: Constraints, seconds: fl
     if rules.describe():
         what += f" ({rules.describe()})"
     return (
-        f"could only produce {found} of {n} {what} within {seconds:.1f} s and {drawn:,} samples; "
+        f"could only produce {found} of {n} {what} within {seconds:.1f} s of computing, {drawn:,} samples; "
         "relax the constraints or ask for fewer names"
     )
 
