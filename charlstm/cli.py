@@ -246,17 +246,35 @@ def _letters(value: str, alphabet, option: str) -> str:
     return folded
 
 
-def _name_parts(alphabet, max_length: int, **parts: str) -> dict[str, str]:
-    """``--prefix``/``--suffix``/``--contains`` folded and checked against the alphabet and --max-length."""
+def _name_parts(
+    alphabet, max_length: int, prefix: str, suffix: str, contains: str, exclude_letters: str
+) -> dict[str, str]:
+    """--prefix, --suffix, --contains and --exclude-letters folded and checked against the
+    model's alphabet and --max-length, as keyword arguments of ``sample_names``."""
     folded = {}
+    parts = {"prefix": prefix, "suffix": suffix, "contains": contains, "exclude_letters": exclude_letters}
     for name, value in parts.items():
-        option = f"'--{name}'"
+        option = f"'--{name.replace('_', '-')}'"
         folded[name] = _letters(value, alphabet, option)
-        if len(folded[name]) > max_length:
+        if name == "exclude_letters":
+            folded[name] = "".join(sorted(set(folded[name])))
+        elif len(folded[name]) > max_length:
             raise click.BadParameter(
                 f"{folded[name]!r} is longer than --max-length {max_length}", param_hint=option
             )
     return folded
+
+
+def _training_names(model) -> set[str]:
+    """The model's training names for --novel; an error if it has none."""
+    from charlstm.checkpoint import NAMES_FILE
+
+    names = model.training_names()
+    if not names:
+        raise CharlstmError(
+            f"{model.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
+        )
+    return names
 
 
 @cli.command()
@@ -338,21 +356,18 @@ def generate(
 ) -> None:
     """Print exactly N names sampled from a model, one per line.
 
-    --prefix, --suffix, --contains, --exclude-letters and the lengths combine; every
-    printed name meets them all. If the options leave the model unable to produce N
-    (distinct) names, it fails within seconds with an error rather than print fewer.
-    With --json each line is an object with the name and its log-probability in nats
-    under the model (at temperature 1).
+    Every name meets all of --prefix, --suffix, --contains, --exclude-letters and the
+    lengths; if the model cannot produce N such (distinct) names, it fails within
+    seconds rather than print fewer. With --json each line is an object with the name
+    and its log-probability in nats under the model (at temperature 1).
 
     \b
     Examples:
       charlstm generate --n 20
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
-      charlstm generate --n 10 --suffix ella --exclude-letters z
-      charlstm generate --n 10 --contains or --max-length 6
+      charlstm generate --n 10 --suffix ella --contains r --exclude-letters z
       charlstm generate --model pets --n 100 --novel --json
     """
-    from charlstm.checkpoint import NAMES_FILE
     from charlstm.sampling import sample_names
 
     if min_length > max_length:
@@ -360,13 +375,8 @@ def generate(
             f"{min_length} is greater than --max-length {max_length}", param_hint="'--min-length'"
         )
     model = _open_model(model_dir)
-    parts = _name_parts(model.alphabet, max_length, prefix=prefix, suffix=suffix, contains=contains)
-    excluded = "".join(sorted(set(_letters(exclude_letters, model.alphabet, "'--exclude-letters'"))))
-    exclude = model.training_names() if novel else set()
-    if novel and not exclude:
-        raise CharlstmError(
-            f"{model.path / NAMES_FILE}: missing or empty, so --novel cannot tell which names are new"
-        )
+    parts = _name_parts(model.alphabet, max_length, prefix, suffix, contains, exclude_letters)
+    exclude = _training_names(model) if novel else set()
     samples = sample_names(
         model.lm(),
         model.alphabet,
@@ -375,7 +385,6 @@ def generate(
         temperature=temperature,
         top_k=top_k,
         **parts,
-        exclude_letters=excluded,
         min_length=min_length,
         max_length=max_length,
         unique=unique,

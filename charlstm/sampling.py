@@ -116,22 +116,26 @@ def sample_names(
         rules = Constraints(prefix, suffix, "", exclude_letters, min_length, max_length)  # implied
     settings = _settings(lm, alphabet, rules, temperature, top_k)
     draw = _ConstrainedSampler(settings) if rules.suffix or rules.contains else _RoundSampler(settings)
-    rng = np.random.default_rng(seed)
-    excluded = set(exclude)
+    return _collect(draw, n, np.random.default_rng(seed), unique, set(exclude))
+
+
+def _collect(
+    draw: _RoundSampler, n: int, rng: np.random.Generator, unique: bool, excluded: set[str]
+) -> list[Sample]:
+    """Draw rounds until ``n`` names are found, or raise once the search stalls."""
     results: list[Sample] = []
     seen: set[str] = set()
     drawn, fruitless = 0, 0
     start = last_new = time.process_time()
     yield_rate = INITIAL_YIELD if unique else 1.0  # estimated new names per sample drawn
+    # Constrained rounds emit ~1 name per sample, often the same likely ones: CPU time
+    # bounds them, and only full-size rounds count as fruitless.
+    constrained = isinstance(draw, _ConstrainedSampler)
     while len(results) < n:
         stalled = time.process_time() - last_new >= STALL_SECONDS
-        # Constrained rounds emit ~1 name per sample, often the same likely ones: time
-        # bounds them, and only full-size rounds count as fruitless.
-        constrained = isinstance(draw, _ConstrainedSampler)
         if fruitless >= ROUNDS_WITHOUT_NEW or (drawn >= 200 * n + 20000 and not constrained) or stalled:
-            raise CharlstmError(
-                _shortfall(len(results), n, unique, rules, time.process_time() - start, drawn)
-            )
+            seconds = time.process_time() - start
+            raise CharlstmError(_shortfall(len(results), n, unique, draw.rules, seconds, drawn))
         want = n - len(results)
         size = min(draw.max_round, int(want / yield_rate * 1.1) + 64)
         drawn += size
