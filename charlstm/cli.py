@@ -310,6 +310,18 @@ def train(
     help="Names start with these letters (folded like the model's training names).",
 )
 @click.option(
+    "--suffix", default="", help="Names end with these letters, e.g. --suffix ella (Isabella, Marcella)."
+)
+@click.option(
+    "--contains", default="", help="Names contain these letters, e.g. --contains or (Lorna, Gregory)."
+)
+@click.option(
+    "--exclude-letters",
+    default="",
+    metavar="LETTERS",
+    help="Names never use any of these letters, e.g. --exclude-letters xqz.",
+)
+@click.option(
     "--min-length",
     type=click.IntRange(min=1),
     default=GENERATE.min_length,
@@ -337,6 +349,9 @@ def generate(
     temperature: float,
     top_k: int | None,
     prefix: str,
+    suffix: str,
+    contains: str,
+    exclude_letters: str,
     min_length: int,
     max_length: int,
     unique: bool,
@@ -346,14 +361,16 @@ def generate(
 ) -> None:
     """Print exactly N names sampled from a model, one per line.
 
-    If the options leave the model unable to produce N (distinct) names, it fails
-    with an error rather than print fewer. With --json each line is an object with
-    the name and its log-probability in nats under the model (at temperature 1).
+    Every name meets all of --prefix, --suffix, --contains, --exclude-letters and the
+    lengths; if the model cannot produce N such (distinct) names, it fails within
+    seconds rather than print fewer. With --json each line is an object with the name
+    and its log-probability in nats under the model (at temperature 1).
 
     \b
     Examples:
       charlstm generate --n 20
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
+      charlstm generate --n 10 --suffix ella --contains r --exclude-letters z
       charlstm generate --model pets --n 100 --novel --json
     """
     from charlstm.sampling import sample_names
@@ -367,6 +384,9 @@ def generate(
         temperature=temperature,
         top_k=top_k,
         prefix=prefix,
+        suffix=suffix,
+        contains=contains,
+        exclude_letters=exclude_letters,
         min_length=min_length,
         max_length=max_length,
         unique=unique,

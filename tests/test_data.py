@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from charlstm import data
 from charlstm.alphabet import Alphabet
-from charlstm.data import encode_names, load_names, parse_names, split_names
+from charlstm.data import encode_names, load_names, load_names_files, parse_names, split_names
 from charlstm.errors import CharlstmError
 
 ALPHABET = Alphabet()
@@ -183,3 +183,128 @@ def test_encoding_in_chunks_matches_and_names_the_name_with_a_foreign_symbol(
     assert lengths.tolist() == [4, 3, 4, 3, 5]
     with pytest.raises(CharlstmError, match="'b1' contains symbols outside the alphabet: '1'"):
         encode_names([*names, "b1"], alphabet)
+
+
+# --- tagged names files (issue 13) ---------------------------------------------------------
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode())
+    return path
+
+
+def test_tab_separates_name_and_tag_and_empty_tags_are_untagged(tmp_path: Path) -> None:
+    path = write(tmp_path, "in.txt", "Anna\tfemale\nBob\nZoë \t female_2 \nEve\t\nmax\t  \n")
+    corpus = load_names(path, ALPHABET)
+    assert corpus.names == ["anna", "bob", "zoe", "eve", "max"]
+    assert corpus.tags == ["female", None, "female_2", None, None]
+    assert corpus.skipped == []
+    assert corpus.tag_counts() == {"female": 1, "female_2": 1, None: 3}
+    assert corpus.tag_names() == ["female", "female_2"]
+    assert corpus.names_with_tag(None) == ["bob", "eve", "max"]
+
+
+def test_crlf_and_bom_with_tags(tmp_path: Path) -> None:
+    corpus = load(tmp_path, "\ufeffanna\tf\r\nbob\tm\r\n\r\ncy\r\n".encode())
+    assert corpus.names == ["anna", "bob", "cy"]
+    assert corpus.tags == ["f", "m", None]
+
+
+def test_a_name_may_appear_under_several_tags(tmp_path: Path) -> None:
+    corpus = load(tmp_path, b"alex\tmale\nalex\tfemale\nalex\n")
+    assert corpus.names == ["alex"] * 3
+    assert corpus.tags == ["male", "female", None]
+    assert corpus.tag_counts() == {"female": 1, "male": 1, None: 1}
+
+
+def test_tag_strings_are_shared_not_copied_per_name(tmp_path: Path) -> None:
+    corpus = load(tmp_path, "".join(f"{c}{c}\tgroup-1\n" for c in "abcdef" * 3).encode())
+    assert len(corpus.names) == 18 and corpus.tag_counts() == {"group-1": 18}
+    assert len({id(tag) for tag in corpus.tags}) == 1
+
+
+@pytest.mark.parametrize("tag", ["fe male", "a/b", "x.y", "b'c", "tag\tmore", "é!"])
+def test_bad_tags_are_errors_naming_file_and_line(tmp_path: Path, tag: str) -> None:
+    path = write(tmp_path, "tags.txt", f"anna\tf\nbob\t{tag}\n")
+    for kwargs in ({}, {"strict": True}):
+        with pytest.raises(CharlstmError, match=r"tags\.txt: line 2: tag .* may only hold letters, digits"):
+            load_names(path, ALPHABET, **kwargs)
+
+
+def test_unicode_letters_and_digits_make_valid_tags(tmp_path: Path) -> None:
+    assert load(tmp_path, "anna\tженский-2_b\n".encode()).tags == ["женский-2_b"]
+
+
+def test_bad_names_with_tags_are_still_skipped_or_strict_errors(tmp_path: Path) -> None:
+    raw = b"anna\tf\nann-marie\tf\n\tm\nbob\tm\n"
+    corpus = load(tmp_path, raw)
+    assert corpus.names == ["anna", "bob"] and corpus.tags == ["f", "m"]
+    assert [(s.line, s.reason) for s in corpus.skipped] == [
+        (2, "symbols outside the alphabet"),
+        (3, "a tag without a name"),
+    ]
+    with pytest.raises(CharlstmError, match=r"line 2: 'ann-marie' has symbols outside the alphabet: '-'"):
+        load(tmp_path, raw, strict=True)
+
+
+def test_load_names_is_unchanged_for_untagged_files(tmp_path: Path) -> None:
+    lines = ["anna", "ann-marie", "bob", "x" * 40]
+    corpus = load(tmp_path, "\n".join(lines).encode())
+    assert corpus.names == ["anna", "bob"] and corpus.tags == [None, None]
+    assert corpus.skipped_summary() == (
+        f"skipped 2 line(s) of {tmp_path / 'in.txt'} (longer than 32 letters; symbols outside the alphabet): "
+        "line 2, 4"
+    )
+
+
+def test_several_files_load_into_one_corpus_with_file_and_line_of_skips(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.txt", "anna\tf\nbo-b\ncy\n")
+    second = write(tmp_path, "b.txt", "dan\tm\n\neve\n7\n")
+    corpus = load_names_files([first, second], ALPHABET)
+    assert corpus.names == ["anna", "cy", "dan", "eve"]
+    assert corpus.tags == ["f", None, "m", None]
+    assert [(s.path, s.line) for s in corpus.skipped] == [(str(first), 2), (str(second), 4)]
+    summary = corpus.skipped_summary()
+    assert summary is not None
+    assert summary.startswith(f"skipped 2 line(s) of {first}, {second} (symbols outside the alphabet): ")
+    assert summary.endswith(f"{first} line 2, {second} line 4")
+
+
+def test_tag_by_file_uses_each_files_stem(tmp_path: Path) -> None:
+    female = write(tmp_path, "female.txt", "anna\nalex\nalex\tfemale\n")
+    male = write(tmp_path, "male.txt", "bob\nalex\n")
+    corpus = load_names_files([female, male], ALPHABET, tag_by_file=True)
+    assert corpus.names == ["anna", "alex", "alex", "bob", "alex"]
+    assert corpus.tags == ["female", "female", "female", "male", "male"]
+    assert corpus.tag_counts() == {"female": 3, "male": 2}
+    assert corpus.names_with_tag("male") == ["bob", "alex"]
+    untagged = load_names_files([female, male], ALPHABET)
+    assert untagged.tags == [None, None, "female", None, None]
+
+
+def test_tag_by_file_refuses_bad_stems_and_conflicting_line_tags(tmp_path: Path) -> None:
+    dotted = write(tmp_path, "names.female.txt", "anna\n")
+    with pytest.raises(
+        CharlstmError, match=r"names\.female\.txt: the file name 'names\.female' is not a valid tag"
+    ):
+        load_names_files([dotted], ALPHABET, tag_by_file=True)
+    assert load_names_files([dotted], ALPHABET).names == ["anna"]  # fine without tag_by_file
+    male = write(tmp_path, "male.txt", "bob\nanna\tfemale\n")
+    with pytest.raises(
+        CharlstmError, match=r"male\.txt: line 2: tagged 'female', but the file's names are 'male'"
+    ):
+        load_names_files([male], ALPHABET, tag_by_file=True)
+
+
+def test_several_files_share_one_derived_alphabet_and_each_must_have_names(tmp_path: Path) -> None:
+    first = write(tmp_path, "ru.txt", "Йорк\tcity\n")
+    second = write(tmp_path, "el.txt", "Ωmega\n")
+    corpus = load_names_files([first, second], None)
+    assert corpus.names == ["йорк", "ωmega"] and corpus.tags == ["city", None]
+    assert set(corpus.alphabet.letters) == set("йоркωmega")  # tags stay out of the alphabet
+    empty = write(tmp_path, "empty.txt", "\n\n")
+    with pytest.raises(CharlstmError, match=r"empty\.txt: no usable names"):
+        load_names_files([first, empty], None)
+    with pytest.raises(CharlstmError, match="no names files given"):
+        load_names_files([], ALPHABET)
