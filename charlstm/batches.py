@@ -19,19 +19,29 @@ from charlstm.data import encode_names
 from charlstm.keras_setup import tf
 from charlstm.model import PAD_TARGET
 
+Inputs = np.ndarray | tuple[np.ndarray, np.ndarray]  # ids, or (ids, tag ids) for a tagged model
+
 
 class BatchPlan:
-    """Same-length batches of (input ids, target ids), reproducible per epoch.
+    """Same-length batches of (inputs, target ids), reproducible per epoch.
 
     The corpus stays one flat int8 array plus offsets; a batch is gathered from it
     only when it is needed. ``seed=None`` keeps file order and makes no shuffle
-    (validation).
+    (validation). With ``tags`` (each name's tag id) the inputs are (ids, tag ids),
+    the tag id repeated at every step, as :func:`charlstm.model.build_model` takes them.
     """
 
     def __init__(
-        self, names: list[str], alphabet: Alphabet, batch_size: int, seed: int | None, replicas: int = 1
+        self,
+        names: list[str],
+        alphabet: Alphabet,
+        batch_size: int,
+        seed: int | None,
+        replicas: int = 1,
+        tags: list[int] | None = None,
     ) -> None:
         self.replicas = replicas
+        self.tags = None if tags is None else np.asarray(tags, np.int32)
         self.flat, lengths = encode_names(names, alphabet)
         self.lengths = lengths
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -51,17 +61,21 @@ class BatchPlan:
             out = [out[i] for i in rng.permutation(len(out))]
         return out
 
-    def arrays(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs (all symbols but the last) and targets (all but the first)."""
+    def arrays(self, indices: np.ndarray) -> tuple[Inputs, np.ndarray]:
+        """Inputs (all symbols but the last, and the tags) and targets (all but the first)."""
         length = int(self.lengths[indices[0]])
         seqs = self.flat[self.starts[indices][:, None] + np.arange(length)].astype(np.int32)
         # tf.distribute splits a batch among replicas and Keras needs equal parts: rows
         # that predict nothing (all targets PAD_TARGET, ignored by loss and metrics) fill up.
         extra = -len(seqs) % self.replicas
         inputs = np.pad(seqs[:, :-1], ((0, extra), (0, 0)))
-        return inputs, np.pad(seqs[:, 1:], ((0, extra), (0, 0)), constant_values=PAD_TARGET)
+        targets = np.pad(seqs[:, 1:], ((0, extra), (0, 0)), constant_values=PAD_TARGET)
+        if self.tags is None:
+            return inputs, targets
+        tags = np.pad(np.repeat(self.tags[indices][:, None], length - 1, axis=1), ((0, extra), (0, 0)))
+        return (inputs, tags), targets
 
-    def stream(self, step: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def stream(self, step: int = 0) -> Iterator[tuple[Inputs, np.ndarray]]:
         """Every batch from global batch number ``step`` on, epoch after epoch."""
         epoch, skip = divmod(step, self.n_batches)
         while True:
@@ -77,6 +91,7 @@ class BatchPlan:
         ``MirroredStrategy`` splits a batch among replicas.
         """
         spec = tf.TensorSpec((None, None), tf.int32)
+        inputs_spec = spec if self.tags is None else (spec, spec)
         batches = (
             (lambda: (self.arrays(b) for b in self.batches(0))) if step is None else lambda: self.stream(step)
         )
@@ -87,11 +102,13 @@ class BatchPlan:
 
             def batches():
                 for inputs, targets in whole():
-                    size = len(inputs) // self.replicas
+                    size = len(targets) // self.replicas
                     for r in range(first, first + shares):
-                        yield inputs[r * size : (r + 1) * size], targets[r * size : (r + 1) * size]
+                        rows = slice(r * size, (r + 1) * size)
+                        share = inputs[rows] if self.tags is None else tuple(x[rows] for x in inputs)
+                        yield share, targets[rows]
 
-        ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
+        ds = tf.data.Dataset.from_generator(batches, output_signature=(inputs_spec, spec))
         if step is None:
             ds = ds.apply(tf.data.experimental.assert_cardinality(self.n_batches * shares))
         return ds.prefetch(4)

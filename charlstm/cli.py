@@ -339,6 +339,20 @@ def train(
     "--unique/--allow-duplicates", default=GENERATE.unique, show_default=True, help="Print each name once."
 )
 @click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="A tagged model's names in this style (repeat to mix tags by their training "
+    "frequencies). Default: every tag but the family-name tag.",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Full names, 'First Last': first names from the first-name tags (or --tag), "
+    "family names from the model's family-name tag. Constraints apply to the first name.",
+)
+@click.option(
     "--novel", is_flag=True, help="Skip the names the model was trained on (its training-names.txt)."
 )
 @click.option("--seed", type=SEED_TYPE, help="Random seed: the same seed gives the same names.")
@@ -355,6 +369,8 @@ def generate(
     min_length: int,
     max_length: int,
     unique: bool,
+    tags: tuple[str, ...],
+    full: bool,
     novel: bool,
     seed: int | None,
     as_json: bool,
@@ -364,22 +380,27 @@ def generate(
     Every name meets all of --prefix, --suffix, --contains, --exclude-letters and the
     lengths; if the model cannot produce N such (distinct) names, it fails within
     seconds rather than print fewer. With --json each line is an object with the name
-    and its log-probability in nats under the model (at temperature 1).
+    and its log-probability in nats under the model (at temperature 1), and its tag
+    for a tagged model. The bundled model is tagged (female, male, surname): by
+    default it draws first names, female and male by their frequencies.
 
     \b
     Examples:
       charlstm generate --n 20
       charlstm generate --n 5 --prefix ma --temperature 0.7 --seed 1
       charlstm generate --n 10 --suffix ella --contains r --exclude-letters z
+      charlstm generate --tag female --prefix el --n 10
+      charlstm generate --full --n 5
       charlstm generate --model pets --n 100 --novel --json
     """
-    from charlstm.sampling import sample_names
+    from charlstm.sampling import generate as generate_names
 
-    model = _open_model(model_dir)
-    samples = sample_names(
-        model.lm(),
-        model.alphabet,
+    samples = generate_names(
+        _open_model(model_dir),
         count,
+        tags=tags,
+        full=full,
+        novel=novel,
         seed=seed,
         temperature=temperature,
         top_k=top_k,
@@ -390,14 +411,16 @@ def generate(
         min_length=min_length,
         max_length=max_length,
         unique=unique,
-        exclude=model.novel_exclusions() if novel else (),
     )
-    lines = (
-        json.dumps({"name": s.name.capitalize(), "log_prob": round(s.log_prob, 4)})
-        if as_json
-        else s.name.capitalize()
-        for s in samples
-    )
+    capitalize = (lambda name: " ".join(p.capitalize() for p in name.split(" "))) if full else str.capitalize
+    shown = [capitalize(s.name) for s in samples]
+    if as_json:
+        tagged = [{"tag": s.tag} if s.tag is not None else {} for s in samples]
+        shown = [
+            json.dumps({"name": name, "log_prob": round(s.log_prob, 4), **tag})
+            for name, s, tag in zip(shown, samples, tagged, strict=True)
+        ]
+    lines = shown
     click.echo("\n".join(lines))
 
 

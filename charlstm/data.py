@@ -285,7 +285,7 @@ def encode_names(names: list[str], alphabet: Alphabet) -> tuple[np.ndarray, np.n
     return flat, lengths
 
 
-def split_names(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+def split_names(names: list[T], val_fraction: float, seed: int) -> tuple[list[T], list[T]]:
     """Seeded random split into (train, validation)."""
     if not 0 <= val_fraction < 1:
         raise CharlstmError("the validation fraction must be in [0, 1)")

@@ -10,6 +10,7 @@ dense layer to logits. A test checks it against Keras to within 1e-5.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 
@@ -77,6 +78,7 @@ class NumpyLSTM:
             self._input_table = self._input_table[None] + by_tag[:, None]
         self._tag_step = tag_step
         self._initial = None if initial is None else [[np.asarray(a, np.float32) for a in x] for x in initial]
+        self._fixed_tag: int | None = None
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NumpyLSTM:
@@ -106,7 +108,15 @@ class NumpyLSTM:
         vectors = self.tag_embedding[self._tag_ids(tags, batch)]
         return [(np.tanh(vectors @ wh + bh), vectors @ wc + bc) for wh, bh, wc, bc in self._initial]
 
-    def _tag_ids(self, tags: np.ndarray | None, rows: int) -> np.ndarray:
+    def under_tag(self, tag: int) -> NumpyLSTM:
+        """This tagged model as an untagged one whose every row has tag id ``tag``."""
+        view = copy.copy(self)
+        view._fixed_tag, view.n_tags = tag, 0
+        return view
+
+    def _tag_ids(self, tags: np.ndarray | Sequence[int] | None, rows: int) -> np.ndarray:
+        if tags is None and self._fixed_tag is not None:
+            return np.full(rows, self._fixed_tag, np.intp)
         if tags is None or len(tags) != rows:
             raise ValueError(f"a tagged model needs one tag id per row ({rows} rows)")
         return np.asarray(tags, np.intp)
@@ -196,7 +206,9 @@ class NumpyLSTM:
         """
         ids = np.asarray(ids, np.intp)
         x = np.eye(self.input_size)[ids]  # [time, symbols], one-hot
-        tags = None if tag is None else np.array([tag])
+        tags = None
+        if self.tag_embedding is not None:
+            tags = self._tag_ids(None if tag is None else [tag], 1)
         if self._tag_step:  # the tag's embedding beside every symbol
             x = np.hstack([x, np.repeat(self.tag_embedding[tags].astype(np.float64), len(ids), axis=0)])
         initial = [(h[0].astype(np.float64), c[0].astype(np.float64)) for h, c in self.initial_state(1, tags)]

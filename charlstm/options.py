@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer samples discarded
+FAMILY_TAG = "surname"  # a tagged model's family-name tag unless train --family-tag says otherwise
 
 ALPHABETS = ("default", "auto")  # a-z with case and accents folded; or every symbol of the file
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")  # see charlstm.distribute
@@ -69,6 +70,8 @@ class TrainOptions:
     clipnorm: float = 1.0
     max_name_length: int = MAX_NAME_LENGTH
     strict: bool = False
+    tag_by_file: bool = False  # tag each file's names with the file's stem
+    family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
     lr_schedule: str = LR_SCHEDULES[0]
     time_limit: float | None = _per_invocation(None)
     samples_per_epoch: int = _per_invocation(5)

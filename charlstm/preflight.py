@@ -19,18 +19,18 @@ from pathlib import Path
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.cluster import cluster_task
-from charlstm.data import load_names, split_names
+from charlstm.data import Corpus, load_names, load_names_files, split_names
 from charlstm.errors import CharlstmError
 from charlstm.lock import lock_model_dir
 from charlstm.log import Log, log_to_stderr
-from charlstm.options import TrainOptions
+from charlstm.options import FAMILY_TAG, TrainOptions
 
 
 @dataclass
 class TrainingRun:
     """A training run whose input is read and checked, ready for TensorFlow."""
 
-    names_file: str
+    names_files: list[str]
     model_dir: Path  # where this process saves (it exists): --model, or a scratch directory
     chief: bool  # False for a multiworker worker other than the chief, which saves into scratch
     opts: TrainOptions  # a resumed run's saved options merged in
@@ -41,6 +41,8 @@ class TrainingRun:
     train_names: list[str]
     val_names: list[str]
     log: Log
+    train_tags: list[int] | None = None  # each name's tag id, for a tagged model
+    val_tags: list[int] | None = None
 
     @property
     def alphabet(self) -> Alphabet:
@@ -49,7 +51,7 @@ class TrainingRun:
 
 @contextlib.contextmanager
 def preflight(
-    names_file: str | Path,
+    names_files: str | Path | list[str | Path],
     model_dir: str | Path,
     opts: TrainOptions,
     *,
@@ -58,7 +60,7 @@ def preflight(
     explicit: frozenset[str] = frozenset(),
     log: Log = log_to_stderr,
 ) -> Iterator[TrainingRun]:
-    """Check and read what training ``names_file`` into ``model_dir`` needs; yield the run.
+    """Check and read what training on ``names_files`` into ``model_dir`` needs; yield the run.
 
     ``model_dir``'s training lock is held for the ``with`` block. On resume, the
     options not named in ``explicit`` (those given on the command line) take their
@@ -67,6 +69,7 @@ def preflight(
     nor checks it and saves into a temporary directory of its own, removed on exit
     (TensorFlow's advice: every worker saves, as saving may read variables collectively).
     """
+    files = [str(f) for f in names_files] if isinstance(names_files, list) else [str(names_files)]
     if opts.strategy == "multiworker":
         if resume:
             raise CharlstmError(
@@ -75,14 +78,14 @@ def preflight(
             )
         if cluster_task()[0] != 0:
             with tempfile.TemporaryDirectory(prefix="charlstm-worker-") as scratch:
-                yield _read_run(names_file, Path(scratch), False, opts, False, False, explicit, log)
+                yield _read_run(files, Path(scratch), False, opts, False, False, explicit, log)
             return
     with lock_model_dir(model_dir):
-        yield _read_run(names_file, Path(model_dir), True, opts, resume, overwrite, explicit, log)
+        yield _read_run(files, Path(model_dir), True, opts, resume, overwrite, explicit, log)
 
 
 def _read_run(
-    names_file: str | Path,
+    names_files: list[str],
     model_dir: Path,
     chief: bool,
     opts: TrainOptions,
@@ -104,21 +107,30 @@ def _read_run(
         meta = ckpt.ModelMeta(alphabet=Alphabet(), architecture=opts.architecture)
     # --alphabet auto derives the symbols from the file; a resumed run keeps its own.
     alphabet = None if opts.alphabet == "auto" and not resume else meta.alphabet
-    corpus = load_names(names_file, alphabet, max_length=opts.max_name_length, strict=opts.strict)
+    read = {"max_length": opts.max_name_length, "strict": opts.strict}
+    corpus = load_names_files(names_files, alphabet, tag_by_file=opts.tag_by_file, **read)
     meta.alphabet = corpus.alphabet
     if corpus.skipped_summary():
         log(f"warning: {corpus.skipped_summary()}")
+    tag_ids = _tag_ids(corpus, meta, opts, resume)
     if opts.val_file:
-        train_names = corpus.names
-        val_names = load_names(opts.val_file, meta.alphabet, max_length=opts.max_name_length).names
+        train, val = list(range(len(corpus.names))), []
+        val_corpus = load_names(opts.val_file, meta.alphabet, max_length=opts.max_name_length)
+        val_tags = _tag_ids(val_corpus, meta, opts, True) if tag_ids is not None else None
     else:
-        train_names, val_names = split_names(corpus.names, opts.val_fraction, opts.seed)
+        train, val = split_names(list(range(len(corpus.names))), opts.val_fraction, opts.seed)
+        val_corpus = Corpus(path="", names=[corpus.names[i] for i in val])
+        val_tags = None if tag_ids is None else [tag_ids[i] for i in val]
+    train_names = [corpus.names[i] for i in train]
+    train_tags = None if tag_ids is None else [tag_ids[i] for i in train]
+    if train_tags is not None:
+        meta.tag_counts = {tag: train_tags.count(i) for i, tag in enumerate(meta.tags)}
     record = meta.training
-    record.file, record.names = str(names_file), len(corpus.names)
-    record.train_names, record.val_names = len(train_names), len(val_names)
+    record.file, record.names = ", ".join(names_files), len(corpus.names)
+    record.train_names, record.val_names = len(train_names), len(val_corpus.names)
     record.options = opts.to_json()
     return TrainingRun(
-        names_file=str(names_file),
+        names_files=names_files,
         model_dir=model_dir,
         chief=chief,
         opts=opts,
@@ -127,9 +139,39 @@ def _read_run(
         meta=meta,
         state=state,
         train_names=train_names,
-        val_names=val_names,
+        val_names=val_corpus.names,
         log=log,
+        train_tags=train_tags,
+        val_tags=val_tags,
     )
+
+
+def _tag_ids(corpus: Corpus, meta: ckpt.ModelMeta, opts: TrainOptions, resume: bool) -> list[int] | None:
+    """Each name's tag id (None for untagged names files); sets a new model's tags.
+
+    A tagged model needs a tag on every line; a resumed one knows its tags already.
+    """
+    untagged = corpus.tags.count(None)
+    if untagged == len(corpus.names) and not meta.tags:
+        return None
+    if untagged:
+        raise CharlstmError(
+            f"{corpus.path}: {untagged} line(s) have no tag while others do (or the model is "
+            "tagged); give every line a tag (name<TAB>tag) or use --tag-by-file"
+        )
+    if not resume:
+        meta.tags = corpus.tag_names()
+        family = opts.family_tag or (FAMILY_TAG if FAMILY_TAG in meta.tags else None)
+        if family is not None and family not in meta.tags:
+            raise CharlstmError(f"--family-tag {family}: no such tag; the tags: {', '.join(meta.tags)}")
+        meta.family_tag = family
+    unknown = sorted(set(corpus.tag_names()) - set(meta.tags))
+    if unknown:
+        raise CharlstmError(
+            f"{corpus.path}: tag(s) {', '.join(unknown)} not among the model's ({', '.join(meta.tags)})"
+        )
+    index = {tag: i for i, tag in enumerate(meta.tags)}
+    return [index[tag] for tag in corpus.tags]
 
 
 def _resume_options(

@@ -19,13 +19,14 @@ stem + C (at C's first occurrence) and grow on from there.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from charlstm.alphabet import Alphabet, OutsideAlphabet
+from charlstm.checkpoint import ModelDir
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM, State, log_softmax
 from charlstm.options import GENERATE, MAX_NAME_LENGTH
@@ -38,10 +39,19 @@ STALL_SECONDS = 2.0  # ... or after this much CPU time without a new name (load-
 
 
 class Sample(NamedTuple):
-    """A sampled name and its log-probability under the model (temperature 1)."""
+    """A sampled name, its log-probability under the model (temperature 1) and its tag."""
 
     name: str
     log_prob: float
+    tag: str | None = None
+
+
+class TagChoice(NamedTuple):
+    """A tag to sample under: its name, its id in the model and its share of the names."""
+
+    name: str
+    id: int
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,102 @@ def sample_names(
     settings = _settings(lm, alphabet, rules, temperature, top_k)
     draw = _ConstrainedSampler(settings) if rules.suffix or rules.contains else _RoundSampler(settings)
     return _collect(draw, n, np.random.default_rng(seed), unique, set(exclude))
+
+
+def sample_across_tags(
+    lm: NumpyLSTM,
+    alphabet: Alphabet,
+    n: int,
+    choices: Sequence[TagChoice],
+    *,
+    seed: int | None = None,
+    unique: bool = GENERATE.unique,
+    exclude: Collection[str] = (),
+    **settings,
+) -> list[Sample]:
+    """``n`` names of a tagged model, drawn across ``choices`` by their weights.
+
+    Each tag's share is multinomial; each share is sampled under its tag with
+    :func:`sample_names` (``settings`` are its options) and the names are shuffled
+    together. With ``unique`` a name appears once, whatever its tag.
+    """
+    if n < 1:
+        raise OptionError("count", f"the number of names must be at least 1 (got {n})")
+    rng = np.random.default_rng(seed)
+    weights = np.array([c.weight for c in choices], np.float64)
+    shares = rng.multinomial(n, weights / weights.sum())
+    results: list[Sample] = []
+    taken = set(exclude)
+    for choice, share in zip(choices, shares, strict=True):
+        if not share:
+            continue
+        drawn = sample_names(
+            lm.under_tag(choice.id), alphabet, int(share), seed=int(rng.integers(2**31)), unique=unique,
+            exclude=taken, **settings,
+        )  # fmt: skip
+        results += [s._replace(tag=choice.name) for s in drawn]
+        if unique:
+            taken.update(s.name for s in drawn)
+    return [results[i] for i in rng.permutation(len(results))]
+
+
+def choose_tags(model: ModelDir, tags: Sequence[str] = ()) -> list[TagChoice]:
+    """The tags to sample under, weighted by their training frequencies.
+
+    By default every tag but the family-name tag (first names); else the ``tags`` given
+    (an unknown one is an :class:`OptionError` listing the model's tags).
+    """
+    meta = model.meta
+    chosen = list(dict.fromkeys(tags)) or [t for t in meta.tags if t != meta.family_tag] or meta.tags
+    ids = model.tag_ids(chosen)
+    weights = meta.tag_weights(chosen)
+    return [TagChoice(tag, i, weights[tag]) for tag, i in zip(chosen, ids, strict=True)]
+
+
+def generate(
+    model: ModelDir,
+    n: int,
+    *,
+    tags: Sequence[str] = (),
+    full: bool = False,
+    novel: bool = False,
+    seed: int | None = None,
+    unique: bool = GENERATE.unique,
+    **settings,
+) -> list[Sample]:
+    """What ``charlstm generate`` prints: ``n`` names of ``model``, tagged or not.
+
+    A tagged model draws across ``tags`` (default: its first-name tags) by their
+    frequencies. ``full`` makes "first last" names, the family name from the model's
+    family-name tag (the constraints in ``settings`` apply to the first names).
+    ``novel`` leaves out the training names. See :func:`sample_names` for the rest.
+    """
+    exclude = model.novel_exclusions() if novel else ()
+    if tags and not model.meta.tags:
+        model.require_tags("--tag")
+    lm, alphabet = model.lm(), model.alphabet
+    if not full and not model.meta.tags:
+        return sample_names(lm, alphabet, n, seed=seed, unique=unique, exclude=exclude, **settings)
+    if not full:
+        choices = choose_tags(model, tags)
+        return sample_across_tags(
+            lm, alphabet, n, choices, seed=seed, unique=unique, exclude=exclude, **settings
+        )
+    model.require_tags("--full")
+    family = model.meta.family_tag
+    if family is None:
+        raise CharlstmError(f"--full needs a family-name tag, and {model.path} has none (train --family-tag)")
+    rng = np.random.default_rng(seed)
+    firsts = sample_across_tags(
+        lm, alphabet, n, choose_tags(model, tags), seed=int(rng.integers(2**31)),
+        unique=unique, exclude=exclude, **settings,
+    )  # fmt: skip
+    lasts = sample_across_tags(
+        lm, alphabet, n, choose_tags(model, [family]), seed=int(rng.integers(2**31)),
+        unique=unique, exclude=exclude, temperature=settings.get("temperature", GENERATE.temperature),
+    )  # fmt: skip
+    pairs = zip(firsts, lasts, strict=True)
+    return [Sample(f"{a.name} {b.name}", a.log_prob + b.log_prob, a.tag) for a, b in pairs]
 
 
 def _collect(
