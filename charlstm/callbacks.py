@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from charlstm import checkpoint as ckpt
-from charlstm.alphabet import Alphabet
 from charlstm.batches import BatchPlan
 from charlstm.distribute import WorkerMax, own_value
 from charlstm.keras_setup import keras
 from charlstm.log import Log
 from charlstm.model import export_weights
 from charlstm.npmodel import NumpyLSTM
-from charlstm.sampling import sample_names
+from charlstm.sampling import TagChoice, sample_across_tags, sample_names
 
 
 def learning_rate(model: keras.Model) -> float:
@@ -37,10 +36,10 @@ class EpochReport(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, alphabet: Alphabet, plan: BatchPlan, known: set[str], samples: int, seed: int, log: Log
+        self, meta: ckpt.ModelMeta, plan: BatchPlan, known: set[str], samples: int, seed: int, log: Log
     ) -> None:
         super().__init__()
-        self.alphabet, self.plan, self.known, self.samples, self.log = alphabet, plan, known, samples, log
+        self.meta, self.plan, self.known, self.samples, self.log = meta, plan, known, samples, log
         self.rng = np.random.default_rng(seed)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -63,11 +62,22 @@ class EpochReport(keras.callbacks.Callback):
             line += f"  ({self.seen_batches}/{self.plan.n_batches} batches)"
         self.log(line)
         if self.samples:
-            lm = NumpyLSTM.from_arrays(export_weights(self.model))
-            seed = int(self.rng.integers(2**31))
-            drawn = sample_names(lm, self.alphabet, self.samples, seed=seed, unique=False)
-            shown = [f"{s.name} ({'seen' if s.name in self.known else 'new'})" for s in drawn]
-            self.log("  samples: " + ", ".join(shown))
+            self.log("  samples: " + self.sampled_names())
+
+    def sampled_names(self) -> str:
+        """A few names sampled from the weights now (of each tag, for a tagged model), marked seen or new."""
+        lm = NumpyLSTM.from_arrays(export_weights(self.model))
+        seed = int(self.rng.integers(2**31))
+        alphabet, tags = self.meta.alphabet, self.meta.tags
+        if tags:
+            choices = [TagChoice(tag, i, 1.0) for i, tag in enumerate(tags)]
+            drawn = sample_across_tags(lm, alphabet, self.samples, choices, seed=seed, unique=False)
+        else:
+            drawn = sample_names(lm, alphabet, self.samples, seed=seed, unique=False)
+        new = sum(s.name not in self.known for s in drawn)
+        shown = [f"{s.name}{f' [{s.tag}]' if s.tag else ''} ({'new' if s.name not in self.known else 'seen'})"
+                 for s in drawn]  # fmt: skip
+        return ", ".join(shown) + f"  ({new}/{len(drawn)} new)"
 
 
 _COUNTERS = ("wait", "best", "cooldown_counter")  # what early stopping and plateau need on resume

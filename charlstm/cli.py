@@ -16,7 +16,16 @@ import click
 
 from charlstm import __version__
 from charlstm.errors import CharlstmError, OptionError
-from charlstm.options import ALPHABETS, BLEND_TOP, GENERATE, LR_SCHEDULES, STRATEGIES, TAG_INPUTS, TRAIN
+from charlstm.options import (
+    ALPHABETS,
+    BLEND_TOP,
+    FAMILY_TAG,
+    GENERATE,
+    LR_SCHEDULES,
+    STRATEGIES,
+    TAG_INPUTS,
+    TRAIN,
+)
 
 STARTED = time.monotonic()
 
@@ -28,7 +37,8 @@ class Command(click.Command):
         try:
             return super().invoke(ctx)
         except OptionError as exc:
-            param = next((p for p in self.params if p.name == exc.option), None)
+            flag = f"--{exc.option.replace('_', '-')}"
+            param = next((p for p in self.params if exc.option == p.name or flag in p.opts), None)
             hint = param.human_readable_name if isinstance(param, click.Argument) else None  # NAMES
             raise click.BadParameter(str(exc), ctx=ctx, param=param, param_hint=hint) from None
 
@@ -96,7 +106,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("names_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "names_files", metavar="FILE...", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
 @model_option
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
@@ -202,6 +214,16 @@ def cli() -> None:
 )
 @click.option("--strict", is_flag=True, help="Fail on lines that cannot be used instead of skipping them.")
 @click.option(
+    "--tag-by-file",
+    is_flag=True,
+    help="Tag every name with its file's name: female.txt male.txt -> tags female, male.",
+)
+@click.option(
+    "--family-tag",
+    metavar="TAG",
+    help=f"The tag of family names, for generate --full. Default: {FAMILY_TAG}, if there is such a tag.",
+)
+@click.option(
     "--seed",
     type=SEED_TYPE,
     default=TRAIN.seed,
@@ -226,9 +248,19 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a model already in --model.")
 @click.pass_context
 def train(
-    ctx: click.Context, names_file: str, model_dir: str | None, resume: bool, overwrite: bool, **options
+    ctx: click.Context,
+    names_files: tuple[str, ...],
+    model_dir: str | None,
+    resume: bool,
+    overwrite: bool,
+    **options,
 ) -> None:
-    """Train a character LSTM on FILE, one name per line.
+    """Train a character LSTM on FILE (or several), one name per line.
+
+    A line may carry a tag after a tab, name<TAB>tag (female, male, surname, elves:
+    letters, digits, - and _); a model trained on tagged names learns every tag's
+    style at once and generates, scores and classifies by tag. --tag-by-file tags
+    each file's names with the file's name instead.
 
     FILE is UTF-8 text (a BOM is fine) with LF or CRLF line endings. Lines are
     case-folded and accents removed (Zoë -> zoe); blank lines are skipped, and lines
@@ -247,6 +279,7 @@ def train(
       charlstm train names.txt
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
+      charlstm train female.txt male.txt surname.txt --tag-by-file --model styles
 
     Training state is saved every epoch and at least every 60 s. Ctrl-C (SIGINT) or
     SIGTERM stops after the current step, saves, prints how to resume and exits
@@ -269,7 +302,9 @@ def train(
     explicit = frozenset(name for name in ctx.params if ctx.get_parameter_source(name) == typed)
     # Before importing TensorFlow, which takes seconds: bad names files, a model directory
     # another training holds or that already has a model, clashing options fail at once.
-    checked = preflight(names_file, model_dir, opts, resume=resume, overwrite=overwrite, explicit=explicit)
+    checked = preflight(
+        list(names_files), model_dir, opts, resume=resume, overwrite=overwrite, explicit=explicit
+    )
     with checked as run:
         from charlstm.training import train_run
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -283,6 +284,9 @@ def encode_names(names: list[str], alphabet: Alphabet) -> tuple[np.ndarray, np.n
         flat[done : done + len(ids)] = ids
         done += len(ids)
     return flat, lengths
+
+
+T = TypeVar("T")
 
 
 def split_names(names: list[T], val_fraction: float, seed: int) -> tuple[list[T], list[T]]:

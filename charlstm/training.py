@@ -138,7 +138,7 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
             model = keras.models.load_model(model_dir / ckpt.STATE_DIR / run.state.model)
             model.optimizer.learning_rate.assign(run.state.learning_rate)
         else:
-            model = build_model(len(run.alphabet), opts.architecture)
+            model = build_model(len(run.alphabet), opts.architecture, n_tags=len(run.meta.tags))
             compile_model(model, opts.learning_rate, opts.clipnorm)
     run.meta.parameters = int(model.count_params())
     return model
@@ -155,10 +155,10 @@ def _assemble(
 ) -> _Fit:
     """Batch plans and callbacks, in the order Keras must call them."""
     opts = run.opts
-    plan = BatchPlan(run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas)
-    val_plan = (
-        BatchPlan(run.val_names, run.alphabet, VAL_BATCH_SIZE, None, replicas) if run.val_names else None
-    )
+    plan = BatchPlan(run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas, run.train_tags)
+    val_plan = None
+    if run.val_names:
+        val_plan = BatchPlan(run.val_names, run.alphabet, VAL_BATCH_SIZE, None, replicas, run.val_tags)
     monitor = "val_nll" if val_plan is not None else "nll"
     # The cosine schedule's last epochs, at a small learning rate, are usually its best:
     # it runs to the deadline (still keeping the best epoch) instead of stopping early.
@@ -166,7 +166,7 @@ def _assemble(
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience)
     stateful: list = [early]
     known = set(run.train_names)
-    report = EpochReport(run.alphabet, plan, known, opts.samples_per_epoch, opts.seed, run.log)
+    report = EpochReport(run.meta, plan, known, opts.samples_per_epoch, opts.seed, run.log)
     callbacks: list = [report, keras.callbacks.TerminateOnNaN()]
     if schedule == "cosine":
         callbacks.append(CosineToDeadline(deadline, worker_max=worker_max))
@@ -243,7 +243,7 @@ def _finish(run: TrainingRun, fit: _Fit, where: object, multiworker: bool) -> di
     if control.signal is not None and run.chief:
         log(
             f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "
-            f"{shlex.quote(run.names_file)} --model {shlex.quote(str(run.model_dir))} --resume"
+            f"{shlex.join(run.names_files)} --model {shlex.quote(str(run.model_dir))} --resume"
         )
     return {**asdict(run.meta.training), "signal": control.signal}
 
@@ -257,7 +257,7 @@ def _check_same_run(worker_max: WorkerMax, run: TrainingRun, schedule: str) -> N
     opts = run.opts
     shaping = [opts.epochs, opts.batch_size, opts.learning_rate, opts.seed, opts.patience, opts.clipnorm,
                opts.architecture.to_json(), run.alphabet.to_json(), schedule, run.train_names,
-               run.val_names]  # fmt: skip
+               run.val_names, run.meta.tags, run.train_tags, run.val_tags]  # fmt: skip
     mine = float(zlib.crc32(json.dumps(shaping).encode()) & 0xFFFFFF)  # exact in float32
     if worker_max(mine) != -worker_max(-mine):
         raise CharlstmError(
