@@ -22,6 +22,7 @@ from charlstm.options import (
     FAMILY_TAG,
     GENERATE,
     LR_SCHEDULES,
+    PRIORS,
     STRATEGIES,
     TAG_INPUTS,
     TRAIN,
@@ -87,6 +88,12 @@ model_option = click.option(
     "exists, else the bundled pretrained names model.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+tag_option = click.option(
+    "--tag",
+    metavar="TAG",
+    help="A tagged model's tag to read names under. Without it, names of a tagged model "
+    "count under every tag, weighted by the tags' training frequencies.",
+)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -462,8 +469,9 @@ def generate(
 @cli.command()
 @click.argument("names", nargs=-1, required=True)
 @model_option
+@tag_option
 @json_option
-def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
+def score(names: tuple[str, ...], model_dir: str | None, tag: str | None, as_json: bool) -> None:
     """Print how likely a model finds each NAME.
 
     One line per name: the name, its NLL per predicted symbol (letters and end of
@@ -471,19 +479,53 @@ def score(names: tuple[str, ...], model_dir: str | None, as_json: bool) -> None:
     in nats, separated by tabs.
 
     \b
-    Example:
+    Examples:
       charlstm score Anna Xqzz
+      charlstm score Smith --tag surname
     """
-    from charlstm.evaluation import fold_names, score_names
+    from charlstm.evaluation import score_texts
 
-    model = _open_model(model_dir)
-    folded = fold_names(model.alphabet, names)
-    for raw, s in zip(names, score_names(model.lm(), model.alphabet, folded), strict=False):
+    for raw, s in zip(names, score_texts(_open_model(model_dir), names, tag), strict=True):
         if as_json:
             nll = {"nll_per_char": s.nll_per_char, "bits_per_char": s.bits_per_char}
             click.echo(json.dumps({"name": raw, **nll, "log_prob": s.log_prob}))
         else:
             click.echo(f"{raw}\t{s.nll_per_char:.4f}\t{s.bits_per_char:.4f}\t{s.log_prob:.4f}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@model_option
+@click.option(
+    "--prior",
+    type=click.Choice(PRIORS),
+    default=PRIORS[0],
+    show_default=True,
+    help="uniform: every tag equally likely before the name is read; frequency: as often as "
+    "in training (a model with 20 times more surnames then calls most names surnames).",
+)
+@json_option
+def classify(names: tuple[str, ...], model_dir: str | None, prior: str, as_json: bool) -> None:
+    """Print, for each NAME, how likely each of a tagged model's tags is, best first.
+
+    P(tag | name) by Bayes' rule over the model's likelihood of the name under each
+    tag: the same network that generates names in a style reads a name and says
+    which style it sounds like. Text output: the name, then tag and probability
+    pairs, tab-separated; --json: one object per name.
+
+    \b
+    Examples:
+      charlstm classify Angelina Bob Smith
+      charlstm classify Jean --prior frequency --json
+    """
+    from charlstm.evaluation import classify_names
+
+    for result in classify_names(_open_model(model_dir), names, prior):
+        if as_json:
+            click.echo(json.dumps(result.to_json()))
+        else:
+            shown = (f"{tag} {p:.3f}" for tag, p in result.probabilities.items())
+            click.echo("\t".join([result.name, *shown]))
 
 
 @cli.command()
@@ -607,25 +649,29 @@ def blend(
 @cli.command()
 @click.argument("names_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @model_option
+@tag_option
 @json_option
-def evaluate(names_file: str, model_dir: str | None, as_json: bool) -> None:
+def evaluate(names_file: str, model_dir: str | None, tag: str | None, as_json: bool) -> None:
     """Measure a model's NLL on a names file.
 
     Every line counts (duplicates too): total NLL of all predicted symbols (letters
-    and end of name) divided by their count, in nats and bits per symbol.
+    and end of name) divided by their count, in nats and bits per symbol. Under a
+    tagged model a line name<TAB>tag counts under its tag (--json adds the NLL of
+    each tag's lines), an untagged line under --tag or else every tag, weighted.
 
     \b
-    Example:
+    Examples:
       charlstm evaluate test.txt --json
+      charlstm evaluate boys.txt --tag male
     """
     from charlstm.data import load_names
-    from charlstm.evaluation import evaluate_names
+    from charlstm.evaluation import evaluate_file
 
     model = _open_model(model_dir)
     corpus = load_names(names_file, model.alphabet, max_length=10**6)
     if corpus.skipped_summary():
         click.echo(f"warning: {corpus.skipped_summary()}", err=True)
-    result = evaluate_names(model.lm(), model.alphabet, corpus.names)
+    result = evaluate_file(model, corpus, tag)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -684,6 +730,7 @@ def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
 @cli.command()
 @click.argument("name")
 @model_option
+@tag_option
 @click.option(
     "--top",
     "-k",
@@ -701,7 +748,9 @@ def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
     "step's distribution, heatmaps of the LSTM's gates and cell state, the learning curves.",
 )
 @json_option
-def explain(name: str, model_dir: str | None, top: int, html_file: str | None, as_json: bool) -> None:
+def explain(
+    name: str, model_dir: str | None, tag: str | None, top: int, html_file: str | None, as_json: bool
+) -> None:
     """Show how a model predicts NAME, symbol by symbol.
 
     One row per predicted symbol (each letter, then $ for the end of the name): the
@@ -716,15 +765,13 @@ def explain(name: str, model_dir: str | None, top: int, html_file: str | None, a
       charlstm explain Brangelina
       charlstm explain Anna --top 3 --json
       charlstm explain Brangelina --html brangelina.html
+      charlstm explain Smith --tag surname
     """
-    from charlstm.explain import explain_name, fold_name, format_explanation
+    from charlstm.explain import explain as explain_model
+    from charlstm.explain import format_explanation
 
     model = _open_model(model_dir)
-    try:
-        fold_name(name, model.alphabet)
-    except CharlstmError as exc:
-        raise click.BadParameter(str(exc), param_hint="NAME") from None
-    explanation = explain_name(model.lm(), model.alphabet, name, top=top)
+    explanation = explain_model(model, name, top=top, tag=tag)
     if html_file:
         from charlstm.explain_html import write_explain_html
 

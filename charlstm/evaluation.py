@@ -16,8 +16,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from charlstm.alphabet import Alphabet, OutsideAlphabet
+from charlstm.checkpoint import ModelDir
+from charlstm.data import Corpus
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM
+from charlstm.options import PRIORS
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,9 @@ class Evaluation:
         return data
 
 
-def fold_names(alphabet: Alphabet, texts: Sequence[str]) -> list[str]:
-    """Each text stripped and folded into a name; :class:`OptionError` for one that is none."""
+def fold_names(alphabet: Alphabet, texts: Sequence[str], option: str = "names") -> list[str]:
+    """Each text stripped and folded into a name; :class:`OptionError` (naming ``option``)
+    for one that is none."""
     names = []
     for text in texts:
         try:
@@ -64,7 +68,7 @@ def fold_names(alphabet: Alphabet, texts: Sequence[str]) -> list[str]:
         except OutsideAlphabet:
             name = ""
         if not name:
-            raise OptionError("names", f"{text!r} is not a name in {alphabet.describe()}")
+            raise OptionError(option, f"{text!r} is not a name in {alphabet.describe()}")
         names.append(name)
     return names
 
@@ -149,3 +153,66 @@ def evaluate_names(
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     top = x.max(axis=axis, keepdims=True)
     return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """P(tag | name) of one name, best first."""
+
+    name: str
+    probabilities: dict[str, float]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "probabilities": self.probabilities}
+
+
+def classify_names(model: ModelDir, texts: Sequence[str], prior: str = PRIORS[0]) -> list[Classification]:
+    """Which tag each name most likely has: Bayes over the per-tag likelihoods.
+
+    The prior is uniform over the tags (so that many more surnames than male names in
+    training does not make every name a surname), or their training ``frequency``.
+    """
+    model.require_tags("classify")
+    if prior not in PRIORS:
+        raise OptionError("prior", f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)}")
+    meta = model.meta
+    names = fold_names(model.alphabet, texts)
+    weights = meta.tag_weights() if prior == "frequency" else dict.fromkeys(meta.tags, 1 / len(meta.tags))
+    posterior = classify(tag_log_probs(model.lm(), model.alphabet, names), [weights[t] for t in meta.tags])
+    results = []
+    for text, row in zip(texts, posterior, strict=True):
+        order = np.argsort(-row, kind="stable")
+        results.append(Classification(text, {meta.tags[i]: float(row[i]) for i in order}))
+    return results
+
+
+def score_texts(model: ModelDir, texts: Sequence[str], tag: str | None = None) -> list[NameScore]:
+    """``charlstm score``: each text folded into a name and scored (under ``tag`` if given;
+    a tagged model without one scores the frequency-weighted mixture over its tags)."""
+    names = fold_names(model.alphabet, texts)
+    tag_ids = [model.tag_ids([tag])[0]] * len(names) if tag is not None else None
+    return score_names(model.lm(), model.alphabet, names, tag_ids, _mixture(model))
+
+
+def evaluate_file(model: ModelDir, corpus: Corpus, tag: str | None = None) -> Evaluation:
+    """``charlstm evaluate``: every line of ``corpus`` under its own tag, else ``tag``, else
+    the mixture; a tagged model also reports the NLL of each tag's lines."""
+    if tag is not None:
+        model.tag_ids([tag])
+    tags = [t if t is not None else tag for t in corpus.tags]
+    if any(t is not None for t in tags):
+        model.require_tags("a tagged names file")
+    meta = model.meta
+    unknown = sorted({t for t in tags if t is not None} - set(meta.tags))
+    if unknown:
+        raise CharlstmError(
+            f"{corpus.path}: tag(s) {', '.join(unknown)} not among the model's ({', '.join(meta.tags)})"
+        )
+    ids = [None if t is None else meta.tags.index(t) for t in tags] if meta.tags else None
+    return evaluate_names(model.lm(), model.alphabet, corpus.names, ids, _mixture(model), meta.tags)
+
+
+def _mixture(model: ModelDir) -> list[float] | None:
+    """The weights of an untagged name's mixture over a tagged model's tags."""
+    weights = model.meta.tag_weights() if model.meta.tags else None
+    return None if weights is None else [weights[t] for t in model.meta.tags]

@@ -13,13 +13,16 @@ Only numpy and click are needed here; the HTML page lives in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import click
 import numpy as np
 
 from charlstm.alphabet import Alphabet
+from charlstm.checkpoint import ModelDir
 from charlstm.errors import CharlstmError
+from charlstm.evaluation import fold_names
 from charlstm.npmodel import NumpyLSTM, log_softmax
 
 START, END = "^", "$"  # how the text and the page show the start and end markers
@@ -66,7 +69,8 @@ class Explanation:
     steps: tuple[Step, ...]
     probs: np.ndarray  # [steps, symbols]: p(next symbol) at each step
     symbols: tuple[str, ...]  # the model's alphabet, end marker first
-    tag: str | None = None  # the style a tagged model was conditioned on (none yet)
+    tag: str | None = None  # the style a tagged model read it in (or the mixture's beliefs)
+    tag_id: int | None = None  # the tag whose gates the page shows: the one, or the likeliest
 
     @property
     def log_prob(self) -> float:
@@ -90,26 +94,41 @@ class Explanation:
         }
 
 
-def fold_name(raw: str, alphabet: Alphabet) -> str:
-    """``raw`` folded as ``score`` folds it (case, and accents for a-z), or an error."""
-    name = alphabet.normalize(raw.strip())
-    if not name or alphabet.invalid(name):
-        raise CharlstmError(f"{raw!r} is not a name in {alphabet.describe()}")
-    return name
+def explain(model: ModelDir, raw: str, top: int = 5, tag: str | None = None) -> Explanation:
+    """``charlstm explain``: :func:`explain_name` with ``model``, under ``tag`` or, for a
+    tagged model without one, the mixture of its tags by their training frequencies."""
+    meta = model.meta
+    chosen = [tag] if tag is not None else meta.tags
+    weights = meta.tag_weights(chosen) if meta.tags or tag is not None else {}
+    ids = model.tag_ids(chosen) if weights else []
+    tags = [(t, i, weights[t]) for t, i in zip(chosen, ids, strict=True)]
+    return explain_name(model.lm(), model.alphabet, raw, top, tags)
 
 
-def explain_name(lm: NumpyLSTM, alphabet: Alphabet, raw: str, top: int = 5) -> Explanation:
+def explain_name(
+    lm: NumpyLSTM, alphabet: Alphabet, raw: str, top: int = 5, tags: Sequence[tuple[str, int, float]] = ()
+) -> Explanation:
     """Explain how ``lm`` predicts the name ``raw`` (folded and checked first).
 
-    ``top`` likeliest alternatives are kept per step. The forward pass starts from
-    the start marker; conditioning on a style tag will enter here, as the state
-    the name starts from.
+    ``top`` likeliest alternatives are kept per step. A tagged model reads the name
+    under ``tags`` (name, id, weight): one tag, or a mixture of several, where each
+    step's distribution mixes the tags' by how well each has predicted the name so far
+    (so the total is the mixture's probability of the name, as ``score`` gives it).
     """
     if top < 1:
         raise CharlstmError("top must be at least 1")
-    letters = fold_name(raw, alphabet)
+    letters = fold_names(alphabet, [raw], option="name")[0]
     ids = alphabet.encode(letters)
-    log_probs = log_softmax(lm.logits(np.array([ids[:-1]])))[0]  # [steps, symbols], float32
+    inputs = np.array([ids[:-1]])
+    if not tags:
+        log_probs, tag, tag_id = log_softmax(lm.logits(inputs))[0].astype(np.float64), None, None
+    else:
+        per_tag = np.stack([log_softmax(lm.logits(inputs, np.array([i])))[0] for _, i, _ in tags])
+        log_probs, belief = _mixture(per_tag.astype(np.float64), ids[1:], [w for *_, w in tags])
+        best = int(np.argmax(belief))
+        tag, tag_id = tags[best][0], tags[best][1]
+        if len(tags) > 1:
+            tag = f"mixed ({', '.join(f'{t} {p:.2f}' for (t, _, _), p in zip(tags, belief, strict=True))})"
     steps = []
     for t, target in enumerate(ids[1:]):
         row = log_probs[t]
@@ -125,8 +144,22 @@ def explain_name(lm: NumpyLSTM, alphabet: Alphabet, raw: str, top: int = 5) -> E
             )
         )
     return Explanation(
-        raw.strip(), letters, tuple(steps), np.exp(log_probs.astype(np.float64)), alphabet.symbols
+        raw.strip(), letters, tuple(steps), np.exp(log_probs), alphabet.symbols, tag, tag_id
     )
+
+
+def _mixture(
+    per_tag: np.ndarray, targets: list[int], weights: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's mixture distribution [steps, symbols] from each tag's [tags, steps, symbols],
+    and the belief over the tags once the whole name is read."""
+    read = per_tag[:, np.arange(len(targets)), targets]  # [tags, steps]: log p of each actual symbol
+    so_far = np.log(weights)[:, None] + np.cumsum(read, axis=1) - read  # before each step
+    belief = np.exp(so_far - so_far.max(axis=0))
+    belief /= belief.sum(axis=0)
+    mixed = np.log(np.einsum("ks,ksv->sv", belief, np.exp(per_tag)))
+    final = np.log(weights) + read.sum(axis=1)
+    return mixed, np.exp(final - final.max()) / np.exp(final - final.max()).sum()
 
 
 def shown(symbol: str) -> str:

@@ -74,7 +74,7 @@ def gate_panels(model: ModelDir, explanation: Explanation, columns: list[str]) -
 
     ids = model.alphabet.encode(explanation.letters)[:-1]  # the symbols read
     layers = []
-    for number, trace in enumerate(model.lm().trace(ids), 1):
+    for number, trace in enumerate(model.lm().trace(ids, explanation.tag_id), 1):
         units = most_active_units(trace["c"])
         panels = []
         for gate, (title, equation, caption) in GATES.items():

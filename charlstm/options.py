@@ -19,6 +19,7 @@ LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, 
 # Where a name's tag enters the LSTM: its embedding beside every symbol's one-hot ("step"),
 # the initial hidden and cell states computed from it ("state"), or both.
 TAG_INPUTS = ("step", "state", "both")
+PRIORS = ("uniform", "frequency")  # classify's prior over a tagged model's tags
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
 
 
