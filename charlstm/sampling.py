@@ -35,7 +35,9 @@ ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 CONSTRAINED_ROUND_SAMPLES = 1 << 15  # the same with a suffix or contains (rounds cost more)
 INITIAL_YIELD = 0.5  # first guess of the fraction of samples that are new names
 ROUNDS_WITHOUT_NEW = 5  # give up after this many rounds that add no name
+ROULETTE = 0.25  # completions expected to emit less than this go on only by chance
 STALL_SECONDS = 2.0  # ... or after this much CPU time without a new name (load-independent)
+CONSTRAINED_SECONDS = 5.0  # with a suffix or contains, CPU time at most this + 0.5 ms a name
 
 
 class Sample(NamedTuple):
@@ -246,8 +248,10 @@ def _collect(
     # Constrained rounds emit ~1 name per sample, often the same likely ones: CPU time
     # bounds them, and only full-size rounds count as fruitless.
     constrained = isinstance(draw, _ConstrainedSampler)
+    deadline = start + CONSTRAINED_SECONDS + 5e-4 * n if constrained else np.inf
     while len(results) < n:
-        stalled = time.process_time() - last_new >= STALL_SECONDS
+        now = time.process_time()
+        stalled = now - last_new >= STALL_SECONDS or now >= deadline
         if fruitless >= ROUNDS_WITHOUT_NEW or (drawn >= 200 * n + 20000 and not constrained) or stalled:
             seconds = time.process_time() - start
             raise CharlstmError(_shortfall(len(results), n, unique, draw.rules, seconds, drawn))
@@ -564,7 +568,8 @@ class _ConstrainedSampler(_RoundSampler):
     C overlaps S are emitted by C-free stems at ``scale_c`` times the rate, which keeps
     every name at the same expected multiple of its probability. Stems shorter than the
     prefix (``P[:j]``) count ``Q(P[:j]) / Q(P)`` as many samples (the prefix conditions).
-    The scales adapt between rounds to about one emitted name per sample.
+    The scales adapt between rounds to about one emitted name per sample. Completions
+    unlikely to emit are pruned by Russian roulette (see :meth:`_follow`).
     """
 
     max_round = CONSTRAINED_ROUND_SAMPLES
@@ -578,6 +583,7 @@ class _ConstrainedSampler(_RoundSampler):
         self.matcher = _Matcher(self.contains, self.lm.vocab_size, self.suffix)
         self.scale_s = self.scale_c = 1.0
         self.rate_change = 1.0
+        self.calibrated = False  # the scales fit once a round expected some emissions
         # Where each kind of stem stops being useful: C-holding stems must still fit S.
         self.last_held = self.max_length - len(self.suffix)
         self.last_free = max(
@@ -646,23 +652,40 @@ class _ConstrainedSampler(_RoundSampler):
         self.scale_s *= change_s
         expected = expected_s if self.suffix else expected_c
         self.rate_change = size / expected if expected > 0 else 1.0
+        self.calibrated |= expected > 0
 
     def _follow(
-        self, rows: _Rows, index: np.ndarray, symbols: list[int], log_p: np.ndarray, log_w: np.ndarray,
-        position: int, end: bool,
-    ) -> tuple[np.ndarray, np.ndarray, State]:  # fmt: skip
+        self, rows: _Rows, index: np.ndarray, weight: np.ndarray, symbols: list[int], log_p: np.ndarray,
+        log_w: np.ndarray, position: int, end: bool, rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, State]:  # fmt: skip
         """Sampling and model log-probs of ``symbols`` (then the end marker if ``end``)
-        after the stems ``index``, and the state after feeding all but the last symbol."""
+        after the stems ``index``, and the state after feeding all but the last symbol.
+
+        ``weight`` times the probability so far bounds a row's expected emissions; rows
+        whose bound falls below :data:`ROULETTE` go on with probability bound / ROULETTE
+        and, if they do, count 1 / that probability more (Russian roulette: expectations
+        stay exact, and unlikely completions stop early). Returns the surviving rows'
+        positions in ``index``, their (compensated) sampling log-probs, model log-probs
+        and state.
+        """
+        kept = np.arange(len(index))
         log_q = log_w[index, symbols[0]]
         log_m = log_p[index, symbols[0]].astype(np.float64)
         state = [(h[index], c[index]) for h, c in rows.state]
         targets = [*symbols[1:], 0] if end else symbols[1:]
         for i, target in enumerate(targets, start=1):
-            logits, state = self.lm.step(np.full(len(index), symbols[i - 1], np.intp), state)
+            log_bound = np.log(weight[kept]) + log_q - np.log(ROULETTE)
+            low = log_bound < 0
+            if self.calibrated and low.any():  # (scales of 1 would prune nearly everything)
+                survive = ~low | (rng.random(len(kept)) < np.exp(np.minimum(log_bound, 0)))
+                boost = np.where(low, -log_bound, 0.0)[survive]  # log of 1 / survival probability
+                log_q, kept, log_m = log_q[survive] + boost, kept[survive], log_m[survive]
+                state = [(h[survive], c[survive]) for h, c in state]
+            logits, state = self.lm.step(np.full(len(kept), symbols[i - 1], np.intp), state)
             step_p = log_softmax(logits)
             log_q = log_q + self._log_weights(step_p, position + i)[:, target]
             log_m = log_m + step_p[:, target]
-        return log_q, log_m, state
+        return kept, log_q, log_m, state
 
     def _emit(
         self, rows: _Rows, position: int, log_p: np.ndarray, log_w: np.ndarray, mass: np.ndarray,
@@ -681,8 +704,11 @@ class _ConstrainedSampler(_RoundSampler):
         index = np.flatnonzero(eligible)
         if not len(index):
             return 0.0
-        log_q, log_m, _ = self._follow(rows, index, self.suffix, log_p, log_w, position, end=True)
-        rate = self.scale_s * factor[index] * mass[index] * np.exp(log_q)
+        weight = self.scale_s * factor[index] * mass[index]
+        kept, log_q, log_m, _ = self._follow(
+            rows, index, weight, self.suffix, log_p, log_w, position, True, rng
+        )
+        index, rate = index[kept], weight[kept] * np.exp(log_q)
         emitted = rng.poisson(rate)
         keep = np.flatnonzero(emitted)
         if len(keep):
@@ -707,8 +733,11 @@ class _ConstrainedSampler(_RoundSampler):
         index = np.flatnonzero(eligible)
         if not len(index):
             return 0.0
-        log_q, log_m, state = self._follow(rows, index, contains, log_p, log_w, position, end=False)
-        rate = self.scale_c * mass[index] * np.exp(log_q)
+        weight = self.scale_c * mass[index]
+        kept, log_q, log_m, state = self._follow(
+            rows, index, weight, contains, log_p, log_w, position, False, rng
+        )
+        index, rate = index[kept], weight[kept] * np.exp(log_q)
         sent = rng.poisson(rate)
         keep = np.flatnonzero(sent)
         if len(keep):
