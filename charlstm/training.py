@@ -155,7 +155,9 @@ def _assemble(
 ) -> _Fit:
     """Batch plans and callbacks, in the order Keras must call them."""
     opts = run.opts
-    plan = BatchPlan(run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas, run.train_tags)
+    plan = BatchPlan(
+        run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas, run.train_tags, opts.balance_tags
+    )
     val_plan = None
     if run.val_names:
         val_plan = BatchPlan(run.val_names, run.alphabet, VAL_BATCH_SIZE, None, replicas, run.val_tags)
