@@ -1,4 +1,9 @@
-"""The Keras character LSTM: integer ids in, one-hot inside, next-symbol logits out."""
+"""The Keras character LSTM: integer ids in, one-hot inside, next-symbol logits out.
+
+The network uses only Keras' own layers, so ``keras.models.load_model`` reads a saved
+model without charlstm (see :mod:`charlstm.portable`). :class:`OneHot` stays
+registered only so that files saved by older charlstm versions still load.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ PAD_TARGET = -1  # target id of padded positions; the loss and metrics skip it
 
 @keras.saving.register_keras_serializable(package="charlstm")
 class OneHot(keras.layers.Layer):
-    """Turn integer symbol ids into one-hot vectors inside the model."""
+    """Integer symbol ids to one-hot vectors; kept only to read models saved before
+    :func:`one_hot_layer` replaced it (e.g. ``train --resume`` of an old run)."""
 
     def __init__(self, depth: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -63,10 +69,21 @@ class SymbolNLL(keras.metrics.Metric):
         return {"name": self.name, "bits": self.bits}
 
 
+def one_hot_layer(vocab_size: int) -> keras.layers.Layer:
+    """Ids to one-hot vectors with a Keras built-in: a frozen identity ``Embedding``.
+
+    Its [vocab, vocab] identity table is saved with the model (no trainable
+    parameter); the first LSTM's kernel stays [vocab, 4h] over one-hot symbols.
+    """
+    return keras.layers.Embedding(
+        vocab_size, vocab_size, embeddings_initializer="identity", trainable=False, name="one_hot"
+    )
+
+
 def build_model(vocab_size: int, arch: Architecture) -> keras.Model:
     """Ids [batch, time] -> logits [batch, time, vocab]: one-hot, LSTM stack, dense."""
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
-    x = OneHot(vocab_size, name="one_hot")(ids)
+    x = one_hot_layer(vocab_size)(ids)
     for i in range(arch.layers):
         x = keras.layers.LSTM(
             arch.hidden,

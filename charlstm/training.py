@@ -38,6 +38,7 @@ from charlstm.distribute import (
 from charlstm.errors import CharlstmError
 from charlstm.model import PAD_TARGET, build_model, compile_model, export_weights, keras
 from charlstm.npmodel import NumpyLSTM
+from charlstm.portable import save_inference_model
 from charlstm.prepare import STATE_FILE, Log, PreparedRun, TrainOptions, log_to_stderr, prepare_training
 from charlstm.sampling import sample_names
 
@@ -229,7 +230,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.state["epoch"] = epoch + 1
         if current < self.state.get("best", math.inf):
             self.state.update(best=current, best_epoch=epoch + 1)
-            ckpt.save_keras(self.dir / ckpt.KERAS_FILE, self.model)
+            save_inference_model(self.dir / ckpt.KERAS_FILE, self.model)  # portable: Keras layers only
             ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
         self.meta["training"].update(
             epochs=epoch + 1,
@@ -446,7 +447,7 @@ def _train(run: PreparedRun, strategy, started: float) -> dict:
         else:
             model = build_model(len(alphabet), opts.architecture)
             compile_model(model, opts.learning_rate, opts.clipnorm)
-    parameters = int(model.count_params())
+    parameters = sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # not the one-hot table
     meta["parameters"] = parameters
 
     replicas = strategy.num_replicas_in_sync
