@@ -76,7 +76,9 @@ def cli() -> None:
       charlstm train names.txt           # train your own model on a names file
       charlstm generate --n 20           # ... then sample from it
 
-    Run `charlstm COMMAND --help` for each command's options.
+    Run `charlstm COMMAND --help` for each command's options. Shell completion
+    (bash, zsh, fish): eval "$(_CHARLSTM_COMPLETE=bash_source charlstm)" in
+    ~/.bashrc (zsh_source, fish_source for the others; see README).
     """
 
 
