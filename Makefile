@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/charlstm generate --n 20
 
 ## test: the test suite (a few minutes on 2 cores)
-test: $(STAMP)
+test: $(STAMP) chromium-browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -66,3 +66,8 @@ bench-generate: $(STAMP)
 .PHONY: bench-memory
 bench-memory: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/bench_memory.py
+
+## chromium-browser: headless Chromium for the generator page's test (Debian's package, if missing)
+.PHONY: chromium-browser
+chromium-browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

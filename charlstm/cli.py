@@ -564,6 +564,37 @@ def info(model_dir: str | None, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
+# --- issue 17: export (library: charlstm/export.py) ---
+@cli.command()
+@click.argument("output", metavar="OUTPUT", type=click.Path())
+@model_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["savedmodel", "keras", "html"]),
+    help="savedmodel: TensorFlow SavedModel directory (signature serving_default: int32 ids "
+    "[batch, time] -> log_probs [batch, time, vocab]). keras: one .keras file for plain "
+    "Keras. html: one self-contained page that generates names offline in a browser. "
+    "Default: html for OUTPUT ending .html, keras for .keras, else savedmodel.",
+)
+def export(output: str, model_dir: str | None, fmt: str | None) -> None:
+    """Write a model for use without charlstm: TensorFlow, Keras or a web page.
+
+    Any model exports, the bundled one included (rebuilt from its weights.npz).
+    A SavedModel directory must not exist yet; a page or .keras file is replaced.
+
+    \b
+    Examples:
+      charlstm export names.html                    # open it in a browser
+      charlstm export --model pets pets-savedmodel  # tf.saved_model.load it
+      charlstm export names.keras                   # keras.models.load_model it
+    """
+    from charlstm.export import export_model
+
+    click.echo(export_model(_open_model(model_dir), output, fmt), err=True)
+
+
+# --- end issue 17 ---
 _SKIP_TEARDOWN = False
 
 

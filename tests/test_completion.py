@@ -29,7 +29,7 @@ def test_commands_and_options_complete_in_bash() -> None:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-@pytest.mark.parametrize("command", ["generate", "blend --words-model"])
+@pytest.mark.parametrize("command", ["generate", "export", "blend --words-model"])
 def test_model_directories_complete_as_directories_only(shell: str, command: str) -> None:
     option = "" if "--words-model" in command else " --model"
     words = f"charlstm {command}{option} "

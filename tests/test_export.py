@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from charlstm import checkpoint as ckpt
 from charlstm.evaluation import score_names
@@ -83,3 +87,139 @@ def test_old_models_with_the_onehot_layer_still_load(trained_model_dir: Path, tm
     for key, value in export_weights(old).items():
         np.testing.assert_array_equal(export_weights(loaded)[key], value)
 
+
+def run(*args: str):
+    from click.testing import CliRunner
+
+    from charlstm.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _numpy_log_probs(model: ckpt.ModelDir, ids: np.ndarray) -> np.ndarray:
+    from charlstm.npmodel import log_softmax
+
+    return log_softmax(model.lm().logits(ids))
+
+
+def _padded(model: ckpt.ModelDir, names: list[str]) -> np.ndarray:
+    encoded = [model.alphabet.encode(name) for name in names]
+    ids = np.zeros((len(encoded), max(map(len, encoded))), np.int32)
+    for row, seq in zip(ids, encoded, strict=True):
+        row[: len(seq)] = seq
+    return ids
+
+
+def test_export_savedmodel_serves_numpy_log_probs(random_model_dir: Path, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    out = tmp_path / "savedmodel"
+    result = run("export", "--model", str(random_model_dir), "--format", "savedmodel", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "SavedModel" in result.stderr
+    model = ckpt.open_model(random_model_dir)
+    ids = _padded(model, TEST_NAMES)
+    serve = tf.saved_model.load(str(out)).signatures["serving_default"]
+    assert serve.structured_input_signature[1]["ids"].dtype == tf.int32
+    log_probs = serve(ids=tf.constant(ids))["log_probs"].numpy()
+    assert log_probs.shape == (*ids.shape, len(model.alphabet))
+    np.testing.assert_allclose(log_probs, _numpy_log_probs(model, ids), atol=1e-5)
+    # Per name (padding at the end changes nothing before it): charlstm score's figures.
+    scores = score_names(model.lm(), model.alphabet, TEST_NAMES)
+    for i, (row, s) in enumerate(zip(ids, scores, strict=True)):
+        n = s.symbols  # letters and the end marker
+        served = log_probs[i, np.arange(n), row[1 : n + 1]].sum()
+        assert served == pytest.approx(s.log_prob, abs=1e-4)
+    info = json.loads((out / "charlstm.json").read_text())
+    assert info["alphabet"] == model.alphabet.to_json() and info["signature"]["outputs"].keys() == {
+        "log_probs"
+    }
+    again = run("export", "--model", str(random_model_dir), str(out))  # never overwrites a directory
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_export_bundled_model_as_keras_file(tmp_path: Path) -> None:
+    from charlstm.model import keras
+
+    out = tmp_path / "names.keras"
+    result = run("export", str(out))  # the suffix picks the format; the bundled model has no model.keras
+    assert result.exit_code == 0, result.output
+    assert "(bundled)" in result.stderr
+    model = ckpt.open_model(ckpt.bundled_model_dir())
+    ids = _padded(model, TEST_NAMES)
+    logits = keras.models.load_model(out).predict(ids, verbose=0)
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.log_softmax(logits)), _numpy_log_probs(model, ids), atol=1e-5
+    )
+
+
+class _PageResults(HTMLParser):
+    """The names and scores a generator page wrote into its DOM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[tuple[str, float]] = []
+        self.score: tuple[str, float] | None = None
+        self.status = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "li" and "data-log-prob" in a:
+            self.names.append((a["data-name"] or "", float(a["data-log-prob"] or "nan")))
+        elif tag == "output" and "data-log-prob" in a:
+            self.score = (a["data-name"] or "", float(a["data-log-prob"] or "nan"))
+        elif tag == "body":
+            self.status = a.get("data-status") or ""
+
+
+def _browse(page: Path, query: str) -> _PageResults:
+    """Load ``page?query`` in headless Chromium and parse the DOM it ends with."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is missing: `make test` installs Debian's chromium"
+    # The page generates while it loads, so the DOM dumped after the load event has the names.
+    profile = f"--user-data-dir={page.parent / 'chromium-profile'}"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", profile, "--dump-dom"]
+    command = [chromium, *flags, f"{page.as_uri()}?{query}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = _PageResults()
+    results.feed(done.stdout)
+    assert results.status == "ready", done.stdout[-2000:]
+    return results
+
+
+def test_generator_page_samples_and_scores_like_charlstm_in_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "names.html"
+    result = run("export", str(page))
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert page.stat().st_size < 2_000_000
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched
+    model = ckpt.open_model(ckpt.bundled_model_dir())
+
+    first = _browse(page, "seed=7&n=12&score=Zo%C3%AB")
+    names = [name for name, _ in first.names]
+    assert len(names) == 12 == len(set(names))
+    assert all(name and set(name) <= set(model.alphabet.letters) for name in names)
+    # Every shown log-probability is charlstm score's, within 1e-4 (accents folded: Zoë -> zoe).
+    expected = score_names(model.lm(), model.alphabet, [*names, "zoe"])
+    assert first.score is not None and first.score[0] == "zoe"
+    for (name, shown), s in zip([*first.names, first.score], expected, strict=True):
+        assert shown == pytest.approx(s.log_prob, abs=1e-4), name
+
+    # The URL's prefix (folded like charlstm's) and temperature shape the batch.
+    shaped = _browse(page, "seed=7&n=5&prefix=Ma&t=0.5")
+    assert len(shaped.names) == 5 and all(name.startswith("ma") for name, _ in shaped.names)
+
+
+def test_page_shows_a_tag_selector_only_for_models_with_tags(random_model_dir: Path) -> None:
+    from charlstm.webpage import render_page
+
+    assert "<label hidden>Style" in render_page(ckpt.open_model(random_model_dir))
+    meta_path = random_model_dir / ckpt.META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "tags": ["nordic", "latin"]}))
+    html = render_page(ckpt.open_model(random_model_dir))
+    assert "<option>nordic</option><option>latin</option>" in html
+    assert "<label>Style" in html
