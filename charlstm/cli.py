@@ -43,12 +43,17 @@ class FiniteFloatRange(click.FloatRange):
 SEED = click.IntRange(0, 2**31 - 1)
 
 
-def _open_model(option: str | None):
+def _open_model(option: str | None, inference: bool = True):
+    """Open the model a command uses; ``inference``: limit BLAS to one thread until it ends."""
     from charlstm.checkpoint import open_model, resolve_model_dir
 
     path, why = resolve_model_dir(option)
     model = open_model(path)
     click.echo(f"using model {path} ({why})", err=True)
+    if inference:  # issue 17: scoped, instead of OPENBLAS_NUM_THREADS set on import
+        from charlstm.threads import single_blas_thread
+
+        click.get_current_context().with_resource(single_blas_thread())
     return model
 
 
@@ -540,7 +545,7 @@ def info(model_dir: str | None, as_json: bool) -> None:
     Example:
       charlstm info --model pets
     """
-    model = _open_model(model_dir)
+    model = _open_model(model_dir, inference=False)
     meta = model.meta
     training = meta.get("training", {})
     summary = {
@@ -591,7 +596,7 @@ def export(output: str, model_dir: str | None, fmt: str | None) -> None:
     """
     from charlstm.export import export_model
 
-    click.echo(export_model(_open_model(model_dir), output, fmt), err=True)
+    click.echo(export_model(_open_model(model_dir, inference=False), output, fmt), err=True)
 
 
 # --- end issue 17 ---
