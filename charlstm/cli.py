@@ -609,7 +609,13 @@ def main() -> None:
     After a training, TensorFlow's interpreter teardown takes seconds (tens on a busy
     machine), which would break --time-limit and the prompt exit on Ctrl-C; with every
     file saved, the process leaves at once instead.
+
+    The program (not the library, which sets nothing on import and limits BLAS only
+    around inference, :mod:`charlstm.threads`) asks OpenBLAS for one thread before
+    numpy loads: starting OpenBLAS' thread pool would add 50 ms or more to every
+    command's start-up, for matrices too small to gain from it.
     """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # issue 17: the program's own process only
     try:
         cli(prog_name="charlstm")
     except SystemExit as exc:

@@ -4,7 +4,9 @@ Inference multiplies small matrices, where a second OpenBLAS thread costs more i
 synchronisation than it gains. :func:`single_blas_thread` limits BLAS (threadpoolctl)
 while numpy inference runs and restores the previous setting afterwards, so
 importing charlstm changes nothing in the importing program. An explicit
-``OPENBLAS_NUM_THREADS`` in the environment wins (``bench_generate.py --threads``).
+``OPENBLAS_NUM_THREADS`` in the environment wins; the ``charlstm`` program sets it
+to 1 for its own process before numpy loads (:func:`charlstm.cli.main`), which also
+spares OpenBLAS' thread-pool start-up (``bench_generate.py --threads`` overrides it).
 """
 
 from __future__ import annotations
