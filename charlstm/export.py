@@ -20,9 +20,13 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charlstm import checkpoint as ckpt
 from charlstm.errors import CharlstmError
+
+if TYPE_CHECKING:
+    import keras
 
 FORMATS = ("savedmodel", "keras", "html")
 SIGNATURE = {
@@ -63,7 +67,7 @@ def export_model(model: ckpt.ModelDir, output: str | Path, fmt: str | None = Non
     return f"wrote {output} (SavedModel, signature serving_default: ids -> log_probs)"
 
 
-def write_savedmodel(keras_model, model: ckpt.ModelDir, output: Path) -> None:
+def write_savedmodel(keras_model: keras.Model, model: ckpt.ModelDir, output: Path) -> None:
     """Export ``keras_model`` with the :data:`SIGNATURE` to a new directory ``output``.
 
     It is written beside ``output`` under a temporary name and renamed into place.
