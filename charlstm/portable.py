@@ -19,6 +19,7 @@ model with its optimizer and needs charlstm to load.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,9 +60,21 @@ def inference_copy(model: keras.Model) -> keras.Model:
     return keras_from_arrays(arrays, arrays["out_bias"].shape[-1])
 
 
+# The inference copy of each training model, built at its first save and refreshed
+# with the current weights at the next ones (building costs more than saving).
+_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def save_inference_model(path: str | Path, model: keras.Model) -> None:
     """Atomically save :func:`inference_copy` of ``model`` as a ``.keras`` file."""
-    ckpt.save_keras(path, inference_copy(model))
+    copy = _copies.get(model)
+    if copy is None:
+        copy = _copies[model] = inference_copy(model)
+    else:
+        for layer in copy.layers:
+            if layer.trainable_weights:
+                layer.set_weights(model.get_layer(layer.name).get_weights())
+    ckpt.save_keras(path, copy)
 
 
 def open_keras(model: ckpt.ModelDir) -> keras.Model:

@@ -223,3 +223,21 @@ def test_page_shows_a_tag_selector_only_for_models_with_tags(random_model_dir: P
     html = render_page(ckpt.open_model(random_model_dir))
     assert "<option>nordic</option><option>latin</option>" in html
     assert "<label>Style" in html
+
+
+def test_each_save_of_the_inference_model_holds_the_current_weights(tmp_path: Path) -> None:
+    from charlstm.model import build_model, compile_model, export_weights, keras
+    from charlstm.portable import save_inference_model
+    from charlstm.prepare import Architecture
+
+    model = build_model(27, Architecture(hidden=4, layers=2, dropout=0.2))
+    compile_model(model)
+    rng = np.random.default_rng(0)
+    for _ in range(2):  # the second save reuses the first one's copy with new weights
+        for w in model.trainable_weights:
+            w.assign(rng.normal(0, 0.5, w.shape).astype(np.float32))
+        save_inference_model(tmp_path / "model.keras", model)
+        loaded = keras.models.load_model(tmp_path / "model.keras")
+        assert not loaded.compiled and not any(isinstance(x, keras.layers.Dropout) for x in loaded.layers)
+        for key, value in export_weights(model).items():
+            np.testing.assert_array_equal(export_weights(loaded)[key], value)
