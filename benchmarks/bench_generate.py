@@ -58,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each command (median)")
     parser.add_argument("--n", type=int, default=100_000, help="names for the throughput run")
-    parser.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS (default: charlstm's, 1)")
+    parser.add_argument("--threads", type=int, help="OPENBLAS_NUM_THREADS (default: charlstm's scoped 1)")
     args = parser.parse_args()
 
     bindir = Path(sys.executable).parent

@@ -128,8 +128,6 @@ def display_name(name: str) -> str:
 def load(path: str | Path | None = None) -> Model:
     """Open a model: ``path``, else ``$CHARLSTM_MODEL``, else ``./charlstm-model``, else the
     bundled one (the word ``"bundled"`` names it too)."""
-    if path == "bundled":
-        return Model(open_model(bundled_model_dir()))
     return Model(open_model(resolve_model_dir(path)[0]))
 
 

@@ -20,6 +20,7 @@ from charlstm.keras_setup import keras
 from charlstm.log import Log
 from charlstm.model import export_weights
 from charlstm.npmodel import NumpyLSTM
+from charlstm.portable import save_inference_model
 from charlstm.sampling import TagChoice, sample_across_tags, sample_names
 
 
@@ -130,7 +131,7 @@ class Checkpointer(keras.callbacks.Callback):
         state.epoch = epoch + 1
         if current < state.best_or_inf:
             state.best, state.best_epoch = current, epoch + 1
-            ckpt.save_keras(self.dir / ckpt.KERAS_FILE, self.model)
+            save_inference_model(self.dir / ckpt.KERAS_FILE, self.model, self.meta)  # Keras layers only
             ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
         training = self.meta.training
         training.epochs, training.best_epoch = epoch + 1, state.best_epoch

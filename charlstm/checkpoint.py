@@ -46,6 +46,7 @@ STATE_DIR = "state"
 STATE_FILE = "state.json"
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
+BUNDLED = "bundled"  # the name of the bundled model wherever a model directory is asked for
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -498,9 +499,11 @@ def bundled_model_dir(kind: str = "names") -> Path:
 def resolve_model_dir(option: str | Path | None) -> tuple[Path, str]:
     """Pick the model a command uses, and say why.
 
-    ``--model``, else ``$CHARLSTM_MODEL``, else ``./charlstm-model`` if it exists,
-    else the bundled pretrained names model.
+    ``--model`` (the word ``bundled`` names the bundled model), else ``$CHARLSTM_MODEL``,
+    else ``./charlstm-model`` if it exists, else the bundled pretrained names model.
     """
+    if option == BUNDLED and not Path(BUNDLED).is_dir():
+        return bundled_model_dir(), "bundled"
     if option:
         return Path(option), "--model"
     env = os.environ.get(MODEL_ENV)

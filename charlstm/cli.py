@@ -15,6 +15,7 @@ import time
 import click
 
 from charlstm import __version__
+from charlstm.completion import complete_tags
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.options import (
     ALPHABETS,
@@ -69,12 +70,17 @@ class FiniteFloatRange(click.FloatRange):
 SEED_TYPE = click.IntRange(0, 2**31 - 1)
 
 
-def _open_model(option: str | None):
+def _open_model(option: str | None, inference: bool = True):
+    """Open the model a command uses; ``inference``: limit BLAS to one thread until it ends."""
     from charlstm.checkpoint import open_model, resolve_model_dir
 
     path, why = resolve_model_dir(option)
     model = open_model(path)
     click.echo(f"using model {path} ({why})", err=True)
+    if inference:  # issue 17: scoped, instead of OPENBLAS_NUM_THREADS set on import
+        from charlstm.threads import single_blas_thread
+
+        click.get_current_context().with_resource(single_blas_thread())
     return model
 
 
@@ -91,6 +97,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 tag_option = click.option(
     "--tag",
     metavar="TAG",
+    shell_complete=complete_tags,
     help="A tagged model's tag to read names under. Without it, names of a tagged model "
     "count under every tag, weighted by the tags' training frequencies.",
 )
@@ -108,7 +115,9 @@ def cli() -> None:
       charlstm train names.txt           # train your own model on a names file
       charlstm generate --n 20           # ... then sample from it
 
-    Run `charlstm COMMAND --help` for each command's options.
+    Run `charlstm COMMAND --help` for each command's options. Shell completion
+    (bash, zsh, fish): eval "$(_CHARLSTM_COMPLETE=bash_source charlstm)" in
+    ~/.bashrc (zsh_source, fish_source for the others; see README).
     """
 
 
@@ -391,6 +400,7 @@ def train(
     "tags",
     multiple=True,
     metavar="TAG",
+    shell_complete=complete_tags,
     help="A tagged model's names in this style (repeat to mix tags by their training "
     "frequencies). Default: every tag but the family-name tag.",
 )
@@ -791,6 +801,38 @@ def explain(
 # --- end of explain -----------------------------------------------------------------------
 
 
+# --- issue 17: export (library: charlstm/export.py) ---
+@cli.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("output", metavar="OUTPUT", type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["savedmodel", "keras", "html"]),
+    help="savedmodel: TensorFlow SavedModel directory (signature serving_default: int32 ids "
+    "[batch, time] -> log_probs [batch, time, vocab]). keras: one .keras file for plain "
+    "Keras. html: one self-contained page that generates names offline in a browser. "
+    "Default: html for OUTPUT ending .html, keras for .keras, else savedmodel.",
+)
+def export(model_path: str, output: str, fmt: str | None) -> None:
+    """Write MODEL (a model directory, or the word bundled) to OUTPUT for use without
+    charlstm: TensorFlow, Keras or a web page.
+
+    Any model exports, the bundled one included (rebuilt from its weights.npz).
+    A SavedModel directory must not exist yet; a page or .keras file is replaced.
+
+    \b
+    Examples:
+      charlstm export bundled names.html                # open it in a browser
+      charlstm export pets --format savedmodel pets-tf  # tf.saved_model.load it
+      charlstm export bundled names.keras               # keras.models.load_model it
+    """
+    from charlstm.export import export_model
+
+    click.echo(export_model(_open_model(model_path, inference=False), output, fmt), err=True)
+
+
+# --- end issue 17 ---
 _SKIP_TEARDOWN = False
 
 
@@ -800,7 +842,13 @@ def main() -> None:
     After a training, TensorFlow's interpreter teardown takes seconds (tens on a busy
     machine), which would break --time-limit and the prompt exit on Ctrl-C; with every
     file saved, the process leaves at once instead.
+
+    The program (not the library, which sets nothing on import and limits BLAS only
+    around inference, :mod:`charlstm.threads`) asks OpenBLAS for one thread before
+    numpy loads: starting OpenBLAS' thread pool would add 50 ms or more to every
+    command's start-up, for matrices too small to gain from it.
     """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # issue 17: the program's own process only
     try:
         cli(prog_name="charlstm")
     except SystemExit as exc:

@@ -18,6 +18,8 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from charlstm import checkpoint as ckpt
 from charlstm.batches import BatchPlan
 from charlstm.callbacks import (
@@ -140,7 +142,7 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
         else:
             model = build_model(len(run.alphabet), opts.architecture, n_tags=len(run.meta.tags))
             compile_model(model, opts.learning_rate, opts.clipnorm)
-    run.meta.parameters = int(model.count_params())
+    run.meta.parameters = sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # not the one-hot table
     return model
 
 

@@ -15,7 +15,7 @@ from charlstm import __version__
 from charlstm import checkpoint as ckpt
 from charlstm.cli import cli
 
-COMMANDS = ["train", "generate", "blend", "score", "evaluate", "info"]
+COMMANDS = ["train", "generate", "blend", "score", "evaluate", "info", "export"]
 
 
 def run(*args: str, env: dict | None = None) -> Result:
