@@ -83,7 +83,7 @@ class Model:
         """
         if tag is not None:
             options["tags"] = [tag, *options.get("tags", ())]
-        return [display_name(s.name) for s in self.sample(n, **options)]
+        return [display_name(s.name, options.get("full", False)) for s in self.sample(n, **options)]
 
     @_one_blas_thread
     def score(self, names: Sequence[str], tag: str | None = None) -> list[NameScore]:
@@ -100,12 +100,17 @@ class Model:
         return classify_names(self.directory, list(names), prior)
 
     @_one_blas_thread
-    def evaluate(self, names_file: str | Path, tag: str | None = None) -> Evaluation:
-        """NLL per symbol on a names file (each line under its tag, else ``tag``)."""
+    def evaluate(
+        self, names_file: str | Path, tag: str | None = None, log: Log = log_to_stderr
+    ) -> Evaluation:
+        """NLL per symbol on a names file (each line under its tag, else ``tag``); lines
+        that cannot be read are skipped with a warning to ``log``."""
         from charlstm.data import load_names
         from charlstm.evaluation import evaluate_file
 
         corpus = load_names(names_file, self.directory.alphabet, max_length=10**6)
+        if corpus.skipped_summary():
+            log(f"warning: {corpus.skipped_summary()}")
         return evaluate_file(self.directory, corpus, tag)
 
     @_one_blas_thread
@@ -120,9 +125,9 @@ class Model:
         return self.directory.summary()
 
 
-def display_name(name: str) -> str:
-    """A name as charlstm prints it: each space-separated part capitalised."""
-    return " ".join(part.capitalize() for part in name.split(" "))
+def display_name(name: str, full: bool = False) -> str:
+    """A name as charlstm prints it: capitalised (a full name: each part)."""
+    return " ".join(part.capitalize() for part in name.split(" ")) if full else name.capitalize()
 
 
 def load(path: str | Path | None = None) -> Model:

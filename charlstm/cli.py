@@ -15,6 +15,7 @@ import time
 import click
 
 from charlstm import __version__
+from charlstm.api import Model, display_name, load
 from charlstm.completion import complete_tags
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.options import (
@@ -70,17 +71,16 @@ class FiniteFloatRange(click.FloatRange):
 SEED_TYPE = click.IntRange(0, 2**31 - 1)
 
 
-def _open_model(option: str | None, inference: bool = True):
-    """Open the model a command uses; ``inference``: limit BLAS to one thread until it ends."""
-    from charlstm.checkpoint import open_model, resolve_model_dir
+def _open_model(option: str | None) -> Model:
+    """Open the model a command uses (:func:`charlstm.load`) and say which on stderr.
+
+    Its methods run numpy inference on one BLAS thread (:mod:`charlstm.threads`).
+    """
+    from charlstm.checkpoint import resolve_model_dir
 
     path, why = resolve_model_dir(option)
-    model = open_model(path)
+    model = load(path)
     click.echo(f"using model {path} ({why})", err=True)
-    if inference:  # issue 17: scoped, instead of OPENBLAS_NUM_THREADS set on import
-        from charlstm.threads import single_blas_thread
-
-        click.get_current_context().with_resource(single_blas_thread())
     return model
 
 
@@ -451,10 +451,7 @@ def generate(
       charlstm generate --full --n 5
       charlstm generate --model pets --n 100 --novel --json
     """
-    from charlstm.sampling import generate as generate_names
-
-    samples = generate_names(
-        _open_model(model_dir),
+    samples = _open_model(model_dir).sample(
         count,
         tags=tags,
         full=full,
@@ -470,8 +467,7 @@ def generate(
         max_length=max_length,
         unique=unique,
     )
-    capitalize = (lambda name: " ".join(p.capitalize() for p in name.split(" "))) if full else str.capitalize
-    shown = [capitalize(s.name) for s in samples]
+    shown = [display_name(s.name, full) for s in samples]
     if as_json:
         tagged = [{"tag": s.tag} if s.tag is not None else {} for s in samples]
         shown = [
@@ -499,9 +495,7 @@ def score(names: tuple[str, ...], model_dir: str | None, tag: str | None, as_jso
       charlstm score Anna Xqzz
       charlstm score Smith --tag surname
     """
-    from charlstm.evaluation import score_texts
-
-    for raw, s in zip(names, score_texts(_open_model(model_dir), names, tag), strict=True):
+    for raw, s in zip(names, _open_model(model_dir).score(names, tag), strict=True):
         if as_json:
             nll = {"nll_per_char": s.nll_per_char, "bits_per_char": s.bits_per_char}
             click.echo(json.dumps({"name": raw, **nll, "log_prob": s.log_prob}))
@@ -534,9 +528,7 @@ def classify(names: tuple[str, ...], model_dir: str | None, prior: str, as_json:
       charlstm classify Angelina Bob Smith
       charlstm classify Jean --prior frequency --json
     """
-    from charlstm.evaluation import classify_names
-
-    for result in classify_names(_open_model(model_dir), names, prior):
+    for result in _open_model(model_dir).classify(names, prior):
         if as_json:
             click.echo(json.dumps(result.to_json()))
         else:
@@ -621,6 +613,7 @@ def blend(
     """
     from charlstm.blend import Blender, read_pairs
     from charlstm.checkpoint import bundled_model_dir, open_model
+    from charlstm.threads import single_blas_thread
 
     sources = sum(x is not None for x in (pairs_file, eval_file)) + (word1 is not None)
     if sources != 1:
@@ -630,9 +623,10 @@ def blend(
     if explain_blend and word1 is None:
         raise click.UsageError("--explain works with WORD1 WORD2, not with --pairs or --eval")
     words_dir = words_model or bundled_model_dir("words")
-    model = _open_model(model_dir)
+    model = _open_model(model_dir).directory
     click.echo(f"using words model {words_dir} ({'--words-model' if words_model else 'bundled'})", err=True)
     blender = Blender.open(model, open_model(words_dir))
+    click.get_current_context().with_resource(single_blas_thread())  # numpy inference from here on
 
     def read(fh, columns: int) -> list[tuple[str, ...]]:
         source = getattr(fh, "name", "<stdin>")  # Click's test runner gives stdin no name
@@ -680,14 +674,7 @@ def evaluate(names_file: str, model_dir: str | None, tag: str | None, as_json: b
       charlstm evaluate test.txt --json
       charlstm evaluate boys.txt --tag male
     """
-    from charlstm.data import load_names
-    from charlstm.evaluation import evaluate_file
-
-    model = _open_model(model_dir)
-    corpus = load_names(names_file, model.alphabet, max_length=10**6)
-    if corpus.skipped_summary():
-        click.echo(f"warning: {corpus.skipped_summary()}", err=True)
-    result = evaluate_file(model, corpus, tag)
+    result = _open_model(model_dir).evaluate(names_file, tag)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
@@ -726,7 +713,7 @@ def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
       charlstm info --plot curves.png
     """
     model = _open_model(model_dir)
-    summary = model.summary()
+    summary = model.info()
     if plot_file:
         from charlstm.charts import plot_learning_curves
 
@@ -783,15 +770,14 @@ def explain(
       charlstm explain Brangelina --html brangelina.html
       charlstm explain Smith --tag surname
     """
-    from charlstm.explain import explain as explain_model
     from charlstm.explain import format_explanation
 
     model = _open_model(model_dir)
-    explanation = explain_model(model, name, top=top, tag=tag)
+    explanation = model.explain(name, tag, top)
     if html_file:
         from charlstm.explain_html import write_explain_html
 
-        click.echo(f"wrote {write_explain_html(model, explanation, html_file)}", err=True)
+        click.echo(f"wrote {write_explain_html(model.directory, explanation, html_file)}", err=True)
     if as_json:
         click.echo(json.dumps(explanation.to_json()))
     else:
@@ -829,7 +815,7 @@ def export(model_path: str, output: str, fmt: str | None) -> None:
     """
     from charlstm.export import export_model
 
-    click.echo(export_model(_open_model(model_path, inference=False), output, fmt), err=True)
+    click.echo(export_model(_open_model(model_path).directory, output, fmt), err=True)
 
 
 # --- end issue 17 ---

@@ -82,7 +82,8 @@ def test_info_describes_the_bundled_model() -> None:
     assert info["alphabet"] == "\\nabcdefghijklmnopqrstuvwxyz"
     assert info["parameters"] > 0 and info["epochs"] >= 1
     assert 0 < info["best_val_nll"] < math.log(27)  # better than uniform guessing
-    assert info["training_file"].endswith("names.txt")
+    assert info["training_file"].endswith("names.tsv")  # the census lists, tagged
+    assert list(info["tags"]) == ["female", "male", "surname"] and info["family_tag"] == "surname"
 
 
 def test_evaluate_json_reports_consistent_figures(names_file: Path) -> None:
