@@ -40,7 +40,7 @@ data: $(STAMP)
 pretrained: $(STAMP)
 	rm -rf build/pretrained-names
 	$(BIN)/charlstm train data/names.tsv --model build/pretrained-names --seed 1 \
-		--hidden 192 --layers 1 --dropout 0.2 --batch-size 64 --balance-tags --time-limit 900
+		--hidden 192 --layers 1 --dropout 0.2 --batch-size 64 --balance-tags --time-limit 1800
 	$(BIN)/python -m charlstm.bundle build/pretrained-names charlstm/pretrained/names
 
 ## bench-train: train on $(DATA)/names-ssa2018-train.txt for 10 minutes, print the test NLL (target <= 1.90)
