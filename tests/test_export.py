@@ -152,7 +152,8 @@ def test_export_bundled_model_as_keras_file(tmp_path: Path) -> None:
     tag = model.meta.tags.index("male")  # the bundled model is tagged: a second input, the tag ids
     logits = keras.models.load_model(out).predict([ids, np.full(ids.shape, tag, np.int32)], verbose=0)
     expected = _numpy_log_probs(ckpt.open_model(ckpt.bundled_model_dir()), ids, tag)
-    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(logits)), expected, atol=1e-5)
+    # float32 sums in another order: the 1e-4 the log-probabilities are checked to elsewhere
+    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(logits)), expected, atol=1e-4)
 
 
 class _PageResults(HTMLParser):
