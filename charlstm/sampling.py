@@ -167,10 +167,14 @@ def sample_across_tags(
     for choice, share in zip(choices, shares, strict=True):
         if not share:
             continue
-        drawn = sample_names(
-            lm.under_tag(choice.id), alphabet, int(share), seed=int(rng.integers(2**31)), unique=unique,
-            exclude=taken, **settings,
-        )  # fmt: skip
+        try:
+            drawn = sample_names(
+                lm.under_tag(choice.id), alphabet, int(share), seed=int(rng.integers(2**31)), unique=unique,
+                exclude=taken, **settings,
+            )  # fmt: skip
+        except Shortfall as short:  # say how many of all n names could be found
+            found = len(results) + short.found
+            raise Shortfall(found, n, unique, short.rules, short.seconds, short.drawn) from None
         results += [s._replace(tag=choice.name) for s in drawn]
         if unique:
             taken.update(s.name for s in drawn)
@@ -254,7 +258,7 @@ def _collect(
         stalled = now - last_new >= STALL_SECONDS or now >= deadline
         if fruitless >= ROUNDS_WITHOUT_NEW or (drawn >= 200 * n + 20000 and not constrained) or stalled:
             seconds = time.process_time() - start
-            raise CharlstmError(_shortfall(len(results), n, unique, draw.rules, seconds, drawn))
+            raise Shortfall(len(results), n, unique, draw.rules, seconds, drawn)
         want = n - len(results)
         size = min(draw.max_round, int(want / yield_rate * 1.1) + 64)
         drawn += size
@@ -301,15 +305,21 @@ def _fold(alphabet: Alphabet, option: str, text: str) -> str:
         raise OptionError(option, exc.letters()) from None
 
 
-def _shortfall(found: int, n: int, unique: bool, rules: Constraints, seconds: float, drawn: int) -> str:
-    """The message for failing to find ``n`` names."""
-    what = f"{'distinct ' if unique else ''}names"
-    if rules.describe():
-        what += f" ({rules.describe()})"
-    return (
-        f"could only produce {found} of {n} {what} within {seconds:.1f} s of computing, {drawn:,} samples; "
-        "relax the constraints or ask for fewer names"
-    )
+class Shortfall(CharlstmError):
+    """The model could not produce ``n`` names under the constraints; ``found`` it did."""
+
+    def __init__(
+        self, found: int, n: int, unique: bool, rules: Constraints, seconds: float, drawn: int
+    ) -> None:
+        self.found, self.n, self.unique, self.rules = found, n, unique, rules
+        self.seconds, self.drawn = seconds, drawn
+        what = f"{'distinct ' if unique else ''}names"
+        if rules.describe():
+            what += f" ({rules.describe()})"
+        super().__init__(
+            f"could only produce {found} of {n} {what} within {seconds:.1f} s of computing, {drawn:,} "
+            "samples; relax the constraints or ask for fewer names"
+        )
 
 
 @dataclass

@@ -28,6 +28,12 @@ from charlstm.npmodel import log_softmax
 from charlstm.sampling import Sample, sample_names
 
 
+def first_names(model) -> object:
+    """The numpy LM of a model; of the bundled (tagged) model, its female first names."""
+    lm = model.lm()
+    return lm.under_tag(model.meta.tags.index("female")) if model.meta.tags else lm
+
+
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
@@ -105,13 +111,17 @@ def test_impossible_count_is_a_clear_error_unless_duplicates_allowed() -> None:
 
 
 def test_top_k_one_is_greedy() -> None:
-    assert generate("--n", "1", "--top-k", "1", "--seed", "1") == generate("--n", "1", "--top-k", "1")
-    result = run("generate", "--n", "2", "--top-k", "1")
+    one = ["--tag", "female"]  # the bundled model is tagged: greedy within one style
+    greedy = generate(*one, "--n", "1", "--top-k", "1")
+    assert generate(*one, "--n", "1", "--top-k", "1", "--seed", "1") == greedy
+    result = run("generate", *one, "--n", "2", "--top-k", "1")
     assert result.exit_code == 1 and "could only produce 1 of 2" in result.stderr
 
 
 def test_extreme_temperatures_and_lengths_still_give_names() -> None:
-    greedy = generate("--n", "3", "--temperature", "1e-300", "--min-length", "9", "--allow-duplicates")
+    greedy = generate(
+        "--tag", "female", "--n", "3", "--temperature", "1e-300", "--min-length", "9", "--allow-duplicates"
+    )
     assert len(set(greedy)) == 1 and len(greedy[0]) >= 9
     assert len(generate("--n", "5", "--temperature", "1e300", "--seed", "1")) == 5
     assert len(generate("--n", "5", "--temperature", "3", "--max-length", "1000000", "--seed", "1")) == 5
@@ -129,7 +139,7 @@ def test_json_lines_carry_the_models_log_probability(random_model_dir: Path) -> 
     rows = [json.loads(line) for line in lines]
     assert len(rows) == 25 and all(set(row) == {"name", "log_prob"} for row in rows)
     model = open_model(random_model_dir)
-    scores = score_names(model.lm(), model.alphabet, [row["name"].lower() for row in rows])
+    scores = score_names(first_names(model), model.alphabet, [row["name"].lower() for row in rows])
     for row, score in zip(rows, scores, strict=True):  # temperature does not change it
         assert row["log_prob"] == pytest.approx(score.log_prob, abs=1e-3)
 
@@ -160,7 +170,7 @@ def test_novel_without_training_names_is_an_error(random_model_dir: Path) -> Non
 def test_samples_follow_the_model_distribution() -> None:
     """Shared-prefix sampling draws each name as often as its probability says."""
     model = open_model(bundled_model_dir())
-    lm, n = model.lm(), 40000
+    lm, n = first_names(model), 40000
     drawn = sample_names(lm, model.alphabet, n, seed=8, unique=False)
     counts = Counter(s.name for s in drawn)
     probs = {s.name: math.exp(s.log_prob) for s in drawn}
@@ -173,14 +183,14 @@ def test_unique_samples_are_the_first_distinct_ones_of_a_stream() -> None:
     """With duplicates dropped, likely names come first: the first 20 of 2000 distinct
     names are on average likelier than the last 20."""
     model = open_model(bundled_model_dir())
-    drawn = sample_names(model.lm(), model.alphabet, 2000, seed=9)
+    drawn = sample_names(first_names(model), model.alphabet, 2000, seed=9)
     assert len({s.name for s in drawn}) == 2000
     assert sum(s.log_prob for s in drawn[:20]) > sum(s.log_prob for s in drawn[-20:])
 
 
 def test_library_rejects_bad_values() -> None:
     model = open_model(bundled_model_dir())
-    lm, alphabet = model.lm(), Alphabet()
+    lm, alphabet = first_names(model), Alphabet()
     for kwargs in ({"temperature": 0.0}, {"top_k": 0}, {"min_length": 4, "max_length": 3}, {"prefix": "a1"}):
         with pytest.raises(CharlstmError):
             sample_names(lm, alphabet, 3, **kwargs)
@@ -257,7 +267,7 @@ def test_every_name_meets_every_constraint_or_a_clear_error_comes_fast(
     start = time.process_time()
     try:
         drawn = sample_names(
-            model.lm(), model.alphabet, n, seed=seed, temperature=temperature, unique=unique,
+            first_names(model), model.alphabet, n, seed=seed, temperature=temperature, unique=unique,
             exclude=exclude, **kwargs,
         )  # fmt: skip
     except CharlstmError as exc:
@@ -277,7 +287,7 @@ def test_constrained_samples_are_deterministic_for_a_seed() -> None:
     kwargs = {"suffix": "na", "contains": "r", "exclude_letters": "z", "n": 50}
 
     def draw(seed: int) -> list[Sample]:
-        return sample_names(model.lm(), model.alphabet, kwargs["n"], seed=seed, **{
+        return sample_names(first_names(model), model.alphabet, kwargs["n"], seed=seed, **{
             k: v for k, v in kwargs.items() if k != "n"})  # fmt: skip
 
     first = draw(4)
@@ -304,7 +314,7 @@ def test_impossible_constraints_fail_at_once(kwargs: dict, message: str) -> None
     model = open_model(bundled_model_dir())
     start = time.process_time()
     with pytest.raises(CharlstmError, match=re.escape(message)):
-        sample_names(model.lm(), model.alphabet, 5, **kwargs)
+        sample_names(first_names(model), model.alphabet, 5, **kwargs)
     assert time.process_time() - start < 0.5
 
 
@@ -324,14 +334,14 @@ def test_constraints_the_model_cannot_meet_fail_within_seconds(kwargs: dict, fou
     model = open_model(bundled_model_dir())
     start = time.process_time()
     with pytest.raises(CharlstmError, match=found) as info:
-        sample_names(model.lm(), model.alphabet, 100, seed=1, **kwargs)
+        sample_names(first_names(model), model.alphabet, 100, seed=1, **kwargs)
     assert time.process_time() - start < 6
     assert "samples; relax the constraints" in str(info.value)
 
 
 def test_names_shorter_than_prefix_plus_suffix_are_found() -> None:
     model = open_model(bundled_model_dir())
-    lm, alphabet = model.lm(), model.alphabet
+    lm, alphabet = first_names(model), model.alphabet
     overlap = sample_names(lm, alphabet, 3, prefix="ell", suffix="ella", max_length=4, unique=False)
     assert [s.name for s in overlap] == ["ella"] * 3
     assert {s.name for s in sample_names(lm, alphabet, 1, prefix="ma", contains="ar", max_length=3)} == {
@@ -351,7 +361,7 @@ def test_excluded_letters_are_masked_exactly() -> None:
     renormalized probability of its letters (and of ending after them), while the
     reported log-probability stays the model's."""
     model = open_model(bundled_model_dir())
-    lm, alphabet, n = model.lm(), model.alphabet, 20000
+    lm, alphabet, n = first_names(model), model.alphabet, 20000
     others = "".join(c for c in alphabet.letters if c not in "ab")
     drawn = sample_names(
         lm, alphabet, n, seed=3, exclude_letters=others, min_length=2, max_length=2, unique=False
@@ -387,7 +397,7 @@ def test_constrained_samples_follow_the_conditional_distribution(kwargs: dict) -
     """Each name is drawn in proportion to its model probability: count / probability is
     about the same for the likeliest names (it estimates n / P(constraints))."""
     model = open_model(bundled_model_dir())
-    drawn = sample_names(model.lm(), model.alphabet, 20000, seed=8, unique=False, **kwargs)
+    drawn = sample_names(first_names(model), model.alphabet, 20000, seed=8, unique=False, **kwargs)
     counts = Counter(s.name for s in drawn)
     probs = {s.name: math.exp(s.log_prob) for s in drawn}
     ratios = [count / probs[name] for name, count in counts.most_common(6)]
@@ -398,9 +408,10 @@ def test_constrained_samples_follow_the_conditional_distribution(kwargs: dict) -
 def test_constrained_log_probs_are_the_models(random_model_dir: Path) -> None:
     model = open_model(random_model_dir)
     drawn = sample_names(
-        model.lm(), model.alphabet, 30, seed=1, temperature=1.7, suffix="a", contains="e", exclude_letters="z"
-    )
-    scores = score_names(model.lm(), model.alphabet, [s.name for s in drawn])
+        first_names(model), model.alphabet, 30, seed=1, temperature=1.7, suffix="a", contains="e",
+        exclude_letters="z",
+    )  # fmt: skip
+    scores = score_names(first_names(model), model.alphabet, [s.name for s in drawn])
     for sample, score in zip(drawn, scores, strict=True):
         assert sample.log_prob == pytest.approx(score.log_prob, abs=1e-3)
 
