@@ -20,6 +20,7 @@ from charlstm.options import (
     ALPHABETS,
     BLEND_TOP,
     FAMILY_TAG,
+    FINETUNE_DEFAULTS,
     GENERATE,
     LR_SCHEDULES,
     PRIORS,
@@ -231,6 +232,14 @@ def cli() -> None:
     help=f"The tag of family names, for generate --full. Default: {FAMILY_TAG}, if there is such a tag.",
 )
 @click.option(
+    "--init-from",
+    metavar="MODEL",
+    help="Fine-tune: start from MODEL's weights (a model directory, or 'bundled' for the "
+    "pretrained names model). Its alphabet, layer sizes and tags are kept (new tags are added; "
+    "untagged files get a tag named after the file when MODEL is tagged); the optimizer starts "
+    f"afresh, at learning rate {FINETUNE_DEFAULTS['learning_rate']:g} unless --learning-rate says otherwise.",
+)
+@click.option(
     "--seed",
     type=SEED_TYPE,
     default=TRAIN.seed,
@@ -287,6 +296,7 @@ def train(
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
       charlstm train female.txt male.txt surname.txt --tag-by-file --model styles
+      charlstm train elves.txt --init-from bundled --model elves   # fine-tune
 
     Training state is saved every epoch and at least every 60 s. Ctrl-C (SIGINT) or
     SIGTERM stops after the current step, saves, prints how to resume and exits

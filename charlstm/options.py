@@ -21,6 +21,9 @@ LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, 
 TAG_INPUTS = ("step", "state", "both")
 PRIORS = ("uniform", "frequency")  # classify's prior over a tagged model's tags
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
+BUNDLED = "bundled"  # train --init-from's word for the pretrained names model shipped with charlstm
+MIN_VAL_NAMES = 5  # fewer held-out names than this cannot tell one epoch from the next
+SMALL_FILE = 1000  # names; below this, train says how many it holds out
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class TrainOptions:
     strict: bool = False
     tag_by_file: bool = False  # tag each file's names with the file's stem
     family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
+    init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
     lr_schedule: str = LR_SCHEDULES[0]
     time_limit: float | None = _per_invocation(None)
     samples_per_epoch: int = _per_invocation(5)
@@ -101,6 +105,11 @@ class GenerateOptions:
     min_length: int = 1
     max_length: int = MAX_NAME_LENGTH
     unique: bool = True
+
+
+# What fine-tuning (train --init-from) changes in TrainOptions' defaults; an option given on
+# the command line wins. Measured with benchmarks/bench_finetune.py (300-name files).
+FINETUNE_DEFAULTS: dict[str, float] = {"learning_rate": 1e-3}
 
 
 TRAIN = TrainOptions()
