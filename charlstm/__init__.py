@@ -1,9 +1,15 @@
-"""charlstm: character-level LSTM name generator and portmanteau blender."""
+"""charlstm: character-level LSTM name generator and portmanteau blender.
 
-import os
+The public Python API (see README, "Python API")::
 
-# Inference multiplies small matrices, where a second OpenBLAS thread costs more in
-# synchronisation than it gains; the setting only counts before numpy is imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import charlstm
+    model = charlstm.load()
+    model.generate(10, seed=1)
+"""
 
 __version__ = "0.1.0"
+
+from charlstm.api import Model, blend, display_name, load, train
+from charlstm.errors import CharlstmError, OptionError
+
+__all__ = ["CharlstmError", "Model", "OptionError", "__version__", "blend", "display_name", "load", "train"]

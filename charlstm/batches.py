@@ -22,13 +22,26 @@ from charlstm.model import PAD_TARGET
 Inputs = np.ndarray | tuple[np.ndarray, np.ndarray]  # ids, or (ids, tag ids) for a tagged model
 
 
+def tag_repeats(tags: np.ndarray) -> np.ndarray:
+    """How often each tag id's names appear per epoch when balanced: the square root of
+    how much rarer the tag is than the commonest, rounded (1 for the commonest).
+
+    The square root is a middle way: a tag 100 times rarer is seen 10 times as often,
+    enough to learn its style, without repeating a few names so often that the model
+    learns them by heart."""
+    counts = np.bincount(tags)
+    ratio = np.divide(counts.max(), counts, out=np.ones(len(counts)), where=counts > 0)
+    return np.maximum(np.rint(np.sqrt(ratio)), 1).astype(np.int64)
+
+
 class BatchPlan:
     """Same-length batches of (inputs, target ids), reproducible per epoch.
 
     The corpus stays one flat int8 array plus offsets; a batch is gathered from it
     only when it is needed. ``seed=None`` keeps file order and makes no shuffle
     (validation). With ``tags`` (each name's tag id) the inputs are (ids, tag ids),
-    the tag id repeated at every step, as :func:`charlstm.model.build_model` takes them.
+    the tag id repeated at every step, as :func:`charlstm.model.build_model` takes them;
+    ``balance`` repeats the names of rarer tags in every epoch (:func:`tag_repeats`).
     """
 
     def __init__(
@@ -39,6 +52,7 @@ class BatchPlan:
         seed: int | None,
         replicas: int = 1,
         tags: list[int] | None = None,
+        balance: bool = False,
     ) -> None:
         self.replicas = replicas
         self.tags = None if tags is None else np.asarray(tags, np.int32)
@@ -46,9 +60,13 @@ class BatchPlan:
         self.lengths = lengths
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         self.seed, self.batch_size = seed, batch_size
-        self.groups = [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+        # Every name once per epoch; with ``balance`` a rarer tag's names several times.
+        order = np.arange(len(lengths))
+        if balance and self.tags is not None:
+            order = np.repeat(order, tag_repeats(self.tags)[self.tags])
+        self.groups = [order[lengths[order] == n] for n in np.unique(lengths)]
         self.n_batches = sum(math.ceil(len(g) / batch_size) for g in self.groups)
-        self.symbols = int(lengths.sum()) - len(lengths)  # predicted symbols per epoch
+        self.symbols = int(lengths[order].sum()) - len(order)  # predicted symbols per epoch
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """The name indices of each batch of ``epoch``, in training order."""

@@ -227,6 +227,12 @@ def cli() -> None:
     help="Tag every name with its file's name: female.txt male.txt -> tags female, male.",
 )
 @click.option(
+    "--balance-tags",
+    is_flag=True,
+    help="Show the names of rarer tags more often in every epoch (a tag 100 times rarer, "
+    "10 times as often), so a small style is learned as well as a large one.",
+)
+@click.option(
     "--family-tag",
     metavar="TAG",
     help=f"The tag of family names, for generate --full. Default: {FAMILY_TAG}, if there is such a tag.",

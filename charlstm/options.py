@@ -75,6 +75,7 @@ class TrainOptions:
     max_name_length: int = MAX_NAME_LENGTH
     strict: bool = False
     tag_by_file: bool = False  # tag each file's names with the file's stem
+    balance_tags: bool = False  # repeat rarer tags' names in every epoch (batches.tag_repeats)
     family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
     init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
     lr_schedule: str = LR_SCHEDULES[0]

@@ -47,7 +47,7 @@ VAL_BATCH_SIZE = 512  # names per validation batch
 
 
 def train(
-    names_file: str | Path,
+    names_files: str | Path | list[str | Path],
     model_dir: str | Path,
     opts: TrainOptions,
     *,
@@ -57,14 +57,14 @@ def train(
     started: float | None = None,
     log: Log = log_to_stderr,
 ) -> dict:
-    """Train on ``names_file`` into ``model_dir``; return the final training record.
+    """Train on ``names_files`` into ``model_dir``; return the final training record.
 
     :func:`charlstm.preflight.preflight` (checks, locks, reads the names), then
     :func:`train_run`; see both.
     """
     started = time.monotonic() if started is None else started
     checked = preflight(
-        names_file, model_dir, opts, resume=resume, overwrite=overwrite, explicit=explicit, log=log
+        names_files, model_dir, opts, resume=resume, overwrite=overwrite, explicit=explicit, log=log
     )
     with checked as run:
         return train_run(run, started)
@@ -157,7 +157,9 @@ def _assemble(
 ) -> _Fit:
     """Batch plans and callbacks, in the order Keras must call them."""
     opts = run.opts
-    plan = BatchPlan(run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas, run.train_tags)
+    plan = BatchPlan(
+        run.train_names, run.alphabet, opts.batch_size, opts.seed, replicas, run.train_tags, opts.balance_tags
+    )
     val_plan = None
     if run.val_names:
         val_plan = BatchPlan(run.val_names, run.alphabet, VAL_BATCH_SIZE, None, replicas, run.val_tags)
