@@ -243,7 +243,16 @@ def cli() -> None:
     help="Fine-tune: start from MODEL's weights (a model directory, or 'bundled' for the "
     "pretrained names model). Its alphabet, layer sizes and tags are kept (new tags are added; "
     "untagged files get a tag named after the file when MODEL is tagged); the optimizer starts "
-    f"afresh, at learning rate {FINETUNE_DEFAULTS['learning_rate']:g} unless --learning-rate says otherwise.",
+    f"afresh. Defaults when fine-tuning: --init-shrink {FINETUNE_DEFAULTS['init_shrink']:g}, "
+    f"--dropout {FINETUNE_DEFAULTS['dropout']:g}.",
+)
+@click.option(
+    "--init-shrink",
+    type=FiniteFloatRange(0, 1, min_open=True),
+    default=TRAIN.init_shrink,
+    help="With --init-from: start from the base's weights times this factor (a warm start nearer "
+    "a fresh one generalises better). Default when fine-tuning: "
+    f"{FINETUNE_DEFAULTS['init_shrink']:g}.",
 )
 @click.option(
     "--seed",

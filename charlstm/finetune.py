@@ -63,7 +63,7 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
     """The fine-tuned model's architecture; :class:`OptionError` for an option that contradicts the base.
 
     Layer sizes, the alphabet and (for a tagged base) the tag embedding come from the
-    base; dropout may be given anew, else the base's is kept.
+    base; dropout may be given anew, else fine-tuning's default is used.
     """
     arch, given = base.meta.architecture, opts.architecture
     fixed = ["hidden", "layers", *(["tag_dim", "tag_input"] if base.meta.tags else [])]
@@ -84,22 +84,36 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
         )
     opts.alphabet = kind
     trained = {k: getattr(given, k) for k in ("dropout", "recurrent_dropout") if k in explicit}
+    trained.setdefault("dropout", FINETUNE_DEFAULTS["dropout"])
     untagged_base = {} if base.meta.tags else {"tag_dim": given.tag_dim, "tag_input": given.tag_input}
     return replace(arch, **trained, **untagged_base)
 
 
 def apply_defaults(opts: TrainOptions, explicit: frozenset[str]) -> None:
-    """Fine-tuning's defaults (:data:`FINETUNE_DEFAULTS`) for the options left at train's."""
+    """Fine-tuning's defaults (:data:`FINETUNE_DEFAULTS`) for the options left at train's.
+
+    (Its dropout, part of the architecture, is set by :func:`check_options`.)
+    """
     for name, value in FINETUNE_DEFAULTS.items():
-        if name not in explicit and getattr(opts, name) == getattr(TRAIN, name):
+        if name != "dropout" and name not in explicit and getattr(opts, name) == getattr(TRAIN, name):
             setattr(opts, name, value)
 
 
 def initial_weights(
-    base: Base, arch: Architecture, tags: list[str], names_by_tag: dict[str, list[str]], seed: int, log: Log
+    base: Base,
+    arch: Architecture,
+    tags: list[str],
+    names_by_tag: dict[str, list[str]],
+    seed: int,
+    log: Log,
+    shrink: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """The arrays (``weights.npz`` names) the fine-tuned model starts from; see the module."""
-    arrays = {key: value.copy() for key, value in base.arrays.items()}
+    """The arrays (``weights.npz`` names) the fine-tuned model starts from; see the module.
+
+    ``shrink`` scales the base's LSTM and output weights (not the tag embedding): a
+    warm start a little closer to a fresh one generalises better (Ash and Adams 2020).
+    """
+    arrays = {key: value * (shrink if key != "tag_embedding" else 1) for key, value in base.arrays.items()}
     if not tags:
         return arrays
     if not base.meta.tags:

@@ -213,7 +213,7 @@ def _init_weights(base: Base, meta: ckpt.ModelMeta, corpus: Corpus, opts: TrainO
     """The weights a fine-tuning starts from, new tags placed near their likeliest base tag."""
     new = meta.tags[len(base.meta.tags) :]
     by_tag = {tag: corpus.names_with_tag(tag) for tag in new}
-    return initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log)
+    return initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log, opts.init_shrink)
 
 
 def _tag_ids(

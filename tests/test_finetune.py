@@ -14,7 +14,7 @@ from charlstm.cli import cli
 from charlstm.evaluation import score_names, tag_log_probs
 from charlstm.finetune import initial_weights, open_base
 from charlstm.npmodel import NumpyLSTM
-from charlstm.options import Architecture
+from charlstm.options import FINETUNE_DEFAULTS, Architecture
 from charlstm.preflight import preflight
 from tests.conftest import NAMES
 
@@ -57,7 +57,7 @@ def test_fine_tuning_starts_from_the_base_keeps_its_tags_and_adds_one(
     tagged_base: Path, elves_file: Path
 ) -> None:
     result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
-                  "--epochs", "1", "--learning-rate", "1e-12", *TINY)  # fmt: skip
+                  "--epochs", "1", "--learning-rate", "1e-12", "--init-shrink", "1", *TINY)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "untagged names fine-tune a tagged model under tag(s) of their own: elves" in result.stderr
     assert "held out for validation" in result.stderr
@@ -85,6 +85,13 @@ def test_new_tag_starts_from_the_likeliest_base_tag(tagged_base: Path) -> None:
         np.argmax(tag_log_probs(NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet, names).sum(0))
     )
     np.testing.assert_array_equal(arrays["tag_embedding"][2], base.arrays["tag_embedding"][likeliest])
+
+
+def test_shrink_scales_the_start_but_not_the_tag_embedding(tagged_base: Path) -> None:
+    base = open_base(str(tagged_base))
+    arrays = initial_weights(base, base.meta.architecture, ["a", "b"], {}, 0, print, shrink=0.5)
+    for key, value in base.arrays.items():
+        np.testing.assert_allclose(arrays[key], value if key == "tag_embedding" else value * 0.5)
 
 
 def test_an_untagged_base_given_tags_starts_with_its_own_probabilities(tmp_path: Path) -> None:
@@ -117,6 +124,7 @@ def test_fine_tuning_learns_resumes_and_info_shows_the_base(tagged_base: Path, t
     assert [h["epoch"] for h in history] == [1, 2, 3, 4] and history[-1]["nll"] < history[0]["nll"]
     meta = json.loads(Path("ft/model.json").read_text())
     assert meta["tags"] == ["a", "b", "c"] and meta["training"]["options"]["init_from"] == str(tagged_base)
+    assert meta["training"]["options"]["init_shrink"] == FINETUNE_DEFAULTS["init_shrink"]  # the default
     info = _run("info", "--model", "ft", "--json")
     assert json.loads(info.stdout)["base_model"]["path"] == str(tagged_base)
     assert "base_model: path=" in _run("info", "--model", "ft").stdout
@@ -160,11 +168,17 @@ def test_too_few_held_out_names_are_refused_before_tensorflow(elves_file: Path) 
 
 
 def test_fine_tuning_the_bundled_model(elves_file: Path) -> None:
-    result = _run("train", str(elves_file), "--model", "ft", "--init-from", "bundled", "--epochs", "1", *TINY)
+    args = ["--init-from", "bundled", "--epochs", "1", "--batch-size", "16", "--val-fraction", "0.2"]
+    result = _run("train", str(elves_file), "--model", "ft", *args)
     assert result.exit_code == 0, result.output
     meta = json.loads(Path("ft/model.json").read_text())
     bundled = ckpt.bundled_model_dir()
     assert meta["base"]["path"] == "bundled"
     assert meta["base"]["weights_sha256"] == ckpt.file_sha256(bundled / ckpt.WEIGHTS_FILE)
     assert meta["architecture"]["hidden"] == ckpt.read_meta(bundled).architecture.hidden
+    assert meta["architecture"]["dropout"] == FINETUNE_DEFAULTS["dropout"]  # not given: fine-tuning's
+    base_tags = ckpt.read_meta(bundled).tags
+    assert meta["tags"] == [*base_tags, "elves"] if base_tags else not meta.get("tags")
+    for tag in [*base_tags[:1], "elves"] if base_tags else []:
+        assert len(_run("generate", "--model", "ft", "--tag", tag, "--n", "5").stdout.split()) == 5
     assert _run("generate", "--model", "ft", "--n", "5").exit_code == 0
