@@ -66,6 +66,14 @@ bench-blend: $(STAMP)
 bench-generate: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
+## bench-finetune: fine-tuning the bundled model vs training from scratch on 300-name files
+## (faker first names of two locales, built in build/; or FINETUNE_DATA=FILE...); about 10 minutes
+.PHONY: bench-finetune
+FINETUNE_DATA ?=
+bench-finetune: $(STAMP)
+	$(BIN)/pip install --quiet faker
+	nice -n 10 $(BIN)/python benchmarks/bench_finetune.py $(FINETUNE_DATA)
+
 ## bench-memory: peak resident memory and symbols/s of `charlstm train --epochs 1` on a
 ## 1,000,000-name file (issue-7 target: <= 1.5 GB); tens of minutes on 2 CPU cores
 .PHONY: bench-memory

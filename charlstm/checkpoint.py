@@ -142,6 +142,38 @@ class TrainingRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
+@dataclass(frozen=True)
+class BaseModel:
+    """``model.json``'s ``base``: the model a fine-tuned one started from (``train --init-from``)."""
+
+    path: str  # the model directory as given, or "bundled"
+    format_version: int  # its model.json's format version
+    weights_sha256: str  # hex SHA-256 of its weights.npz, as read when training started
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object, where: Path) -> BaseModel | None:
+        if data is None:
+            return None
+        try:
+            return cls(str(data["path"]), int(data["format_version"]), str(data["weights_sha256"]))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise CharlstmError(f"{where}: damaged model metadata (base: {exc})") from exc
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @dataclass
 class ModelMeta:
     """What ``model.json`` holds."""
@@ -155,6 +187,7 @@ class ModelMeta:
     tags: list[str] = field(default_factory=list)  # in embedding-id order; empty: an untagged model
     tag_counts: dict[str, int] = field(default_factory=dict)  # training names under each tag
     family_tag: str | None = None  # the tag of family names (generate --full), if any
+    base: BaseModel | None = None  # the model it was fine-tuned from (train --init-from), if any
 
     def to_json(self) -> dict:
         data = {
@@ -167,6 +200,8 @@ class ModelMeta:
         }
         if self.tags:
             data.update(tags=self.tags, tag_counts=self.tag_counts, family_tag=self.family_tag)
+        if self.base is not None:
+            data["base"] = self.base.to_json()
         return data
 
     def tag_weights(self, tags: list[str] | None = None) -> dict[str, float]:
@@ -203,6 +238,7 @@ class ModelMeta:
             parameters=data.get("parameters"),
             format_version=version,
             charlstm_version=data.get("charlstm_version"),
+            base=BaseModel.from_json(data.get("base"), where),
             **_tag_fields(data, where),
         )
 
@@ -221,6 +257,7 @@ class ModelMeta:
             "best_val_nll": self.training.best_val_nll,
             "training_file": self.training.file,
             "training_names": self.training.names,
+            **({"base_model": self.base.to_json()} if self.base else {}),  # fine-tuned from
         }
 
 

@@ -22,6 +22,7 @@ from charlstm.options import (
     ALPHABETS,
     BLEND_TOP,
     FAMILY_TAG,
+    FINETUNE_DEFAULTS,
     GENERATE,
     LR_SCHEDULES,
     PRIORS,
@@ -246,6 +247,23 @@ def cli() -> None:
     help=f"The tag of family names, for generate --full. Default: {FAMILY_TAG}, if there is such a tag.",
 )
 @click.option(
+    "--init-from",
+    metavar="MODEL",
+    help="Fine-tune: start from MODEL's weights (a model directory, or 'bundled' for the "
+    "pretrained names model). Its alphabet, layer sizes and tags are kept (new tags are added; "
+    "untagged files get a tag named after the file when MODEL is tagged); the optimizer starts "
+    f"afresh. Defaults when fine-tuning: --init-shrink {FINETUNE_DEFAULTS['init_shrink']:g}, "
+    f"--dropout {FINETUNE_DEFAULTS['dropout']:g}.",
+)
+@click.option(
+    "--init-shrink",
+    type=FiniteFloatRange(0, 1, min_open=True),
+    default=TRAIN.init_shrink,
+    help="With --init-from: start from the base's weights times this factor (a warm start nearer "
+    "a fresh one generalises better). Default when fine-tuning: "
+    f"{FINETUNE_DEFAULTS['init_shrink']:g}.",
+)
+@click.option(
     "--seed",
     type=SEED_TYPE,
     default=TRAIN.seed,
@@ -302,6 +320,7 @@ def train(
       charlstm train names.txt --model pets --epochs 50 --hidden 128 --layers 1
       charlstm train names.txt --model pets --resume
       charlstm train female.txt male.txt surname.txt --tag-by-file --model styles
+      charlstm train elves.txt --init-from bundled --model elves   # fine-tune
 
     Training state is saved every epoch and at least every 60 s. Ctrl-C (SIGINT) or
     SIGTERM stops after the current step, saves, prints how to resume and exits

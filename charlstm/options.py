@@ -21,6 +21,9 @@ LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, 
 TAG_INPUTS = ("step", "state", "both")
 PRIORS = ("uniform", "frequency")  # classify's prior over a tagged model's tags
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
+BUNDLED = "bundled"  # train --init-from's word for the pretrained names model shipped with charlstm
+MIN_VAL_NAMES = 5  # fewer held-out names than this cannot tell one epoch from the next
+SMALL_FILE = 1000  # names; below this, train says how many it holds out
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class TrainOptions:
     tag_by_file: bool = False  # tag each file's names with the file's stem
     balance_tags: bool = False  # repeat rarer tags' names in every epoch (batches.tag_repeats)
     family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
+    init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
+    init_shrink: float = 1.0  # a fine-tuning starts from the base's weights times this ("shrink")
     lr_schedule: str = LR_SCHEDULES[0]
     time_limit: float | None = _per_invocation(None)
     samples_per_epoch: int = _per_invocation(5)
@@ -102,6 +107,12 @@ class GenerateOptions:
     min_length: int = 1
     max_length: int = MAX_NAME_LENGTH
     unique: bool = True
+
+
+# What fine-tuning (train --init-from) changes in train's defaults; an option given on the
+# command line wins. Measured with benchmarks/bench_finetune.py on 300-name files: half the
+# base's weights and dropout 0.4 beat the base's weights as they are (README).
+FINETUNE_DEFAULTS: dict[str, float] = {"init_shrink": 0.5, "dropout": 0.4}
 
 
 TRAIN = TrainOptions()

@@ -21,9 +21,10 @@ from charlstm.alphabet import Alphabet
 from charlstm.cluster import cluster_task
 from charlstm.data import Corpus, load_names, load_names_files, split_names
 from charlstm.errors import CharlstmError
+from charlstm.finetune import Base, apply_defaults, check_options, initial_weights, open_base
 from charlstm.lock import lock_model_dir
 from charlstm.log import Log, log_to_stderr
-from charlstm.options import FAMILY_TAG, TrainOptions
+from charlstm.options import FAMILY_TAG, MIN_VAL_NAMES, SMALL_FILE, TrainOptions
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TrainingRun:
     log: Log
     train_tags: list[int] | None = None  # each name's tag id, for a tagged model
     val_tags: list[int] | None = None
+    init_weights: dict | None = None  # weights.npz arrays a fine-tuning starts from (--init-from)
 
     @property
     def alphabet(self) -> Alphabet:
@@ -95,6 +97,7 @@ def _read_run(
     log: Log,
 ) -> TrainingRun:
     """:func:`preflight` once ``model_dir`` is locked (or is scratch)."""
+    base = None
     if resume:
         meta, state = _resume_options(model_dir, opts, explicit)
     else:
@@ -104,21 +107,16 @@ def _read_run(
                 "or --overwrite to replace it"
             )
         state = ckpt.TrainingState()
-        meta = ckpt.ModelMeta(alphabet=Alphabet(), architecture=opts.architecture)
-    # --alphabet auto derives the symbols from the file; a resumed run keeps its own.
-    alphabet = None if opts.alphabet == "auto" and not resume else meta.alphabet
-    read = {"max_length": opts.max_name_length, "strict": opts.strict}
-    corpus = load_names_files(names_files, alphabet, tag_by_file=opts.tag_by_file, **read)
-    meta.alphabet = corpus.alphabet
-    if corpus.skipped_summary():
-        log(f"warning: {corpus.skipped_summary()}")
-    tag_ids = _tag_ids(corpus, meta, opts, resume)
+        meta, base = _new_meta(opts, explicit, log)
+    corpus = _read_corpus(names_files, meta, opts, resume, base, log)
+    tag_ids = _tag_ids(corpus, meta, opts, resume, base)
     if opts.val_file:
         train, val = list(range(len(corpus.names))), []
         val_corpus = load_names(opts.val_file, meta.alphabet, max_length=opts.max_name_length)
         val_tags = _tag_ids(val_corpus, meta, opts, True) if tag_ids is not None else None
     else:
         train, val = split_names(list(range(len(corpus.names))), opts.val_fraction, opts.seed)
+        _check_held_out(len(corpus.names), len(val), opts, log)
         val_corpus = Corpus(path="", names=[corpus.names[i] for i in val])
         val_tags = None if tag_ids is None else [tag_ids[i] for i in val]
     train_names = [corpus.names[i] for i in train]
@@ -143,13 +141,88 @@ def _read_run(
         log=log,
         train_tags=train_tags,
         val_tags=val_tags,
+        init_weights=None if base is None else _init_weights(base, meta, corpus, opts, log),
     )
 
 
-def _tag_ids(corpus: Corpus, meta: ckpt.ModelMeta, opts: TrainOptions, resume: bool) -> list[int] | None:
+def _new_meta(opts: TrainOptions, explicit: frozenset[str], log: Log) -> tuple[ckpt.ModelMeta, Base | None]:
+    """A new model's metadata; for a fine-tuning (``--init-from``) also its base, checked."""
+    if not opts.init_from:
+        return ckpt.ModelMeta(alphabet=Alphabet(), architecture=opts.architecture), None
+    base = open_base(opts.init_from)
+    opts.architecture = check_options(base, opts, explicit)
+    apply_defaults(opts, explicit)
+    log(
+        f"fine-tuning {base.label} ({base.meta.parameters or 0:,} parameters, tags: "
+        f"{', '.join(base.meta.tags) or 'none'}); learning rate {opts.learning_rate:g}"
+    )
+    meta = ckpt.ModelMeta(alphabet=base.meta.alphabet, architecture=opts.architecture, base=base.record)
+    meta.tags, meta.family_tag = list(base.meta.tags), base.meta.family_tag
+    return meta, base
+
+
+def _read_corpus(
+    names_files: list[str],
+    meta: ckpt.ModelMeta,
+    opts: TrainOptions,
+    resume: bool,
+    base: Base | None,
+    log: Log,
+) -> Corpus:
+    """The names files, read with the model's alphabet (or a new one, ``--alphabet auto``).
+
+    Untagged files fine-tuning a tagged base are tagged by file (see :mod:`charlstm.finetune`).
+    """
+    # --alphabet auto derives the symbols from the file; a resumed run or a fine-tuning keeps its own.
+    alphabet = None if opts.alphabet == "auto" and not resume and base is None else meta.alphabet
+    read = {"max_length": opts.max_name_length, "strict": opts.strict}
+    try:
+        corpus = load_names_files(names_files, alphabet, tag_by_file=opts.tag_by_file, **read)
+    except CharlstmError as exc:
+        if base is None:
+            raise
+        raise CharlstmError(f"{exc} (a fine-tuned model keeps its base's alphabet)") from exc
+    if base is not None and base.meta.tags and corpus.tags.count(None) == len(corpus.names):
+        opts.tag_by_file = True
+        corpus = load_names_files(names_files, alphabet, tag_by_file=True, **read)
+        own = ", ".join(corpus.tag_names())
+        log(f"untagged names fine-tune a tagged model under tag(s) of their own: {own}")
+    meta.alphabet = corpus.alphabet
+    if corpus.skipped_summary():
+        where = f" (the base model's alphabet: {meta.alphabet.describe()})" if base is not None else ""
+        log(f"warning: {corpus.skipped_summary()}{where}")
+    return corpus
+
+
+def _check_held_out(names: int, held_out: int, opts: TrainOptions, log: Log) -> None:
+    """Say how many names a small file holds out; refuse too few to validate on."""
+    if names < SMALL_FILE:
+        log(
+            f"small file: {names:,} names, {held_out} held out for validation "
+            f"(--val-fraction {opts.val_fraction:g}), {names - held_out:,} to train on"
+        )
+    if 0 < held_out < MIN_VAL_NAMES:
+        raise CharlstmError(
+            f"--val-fraction {opts.val_fraction:g} holds out only {held_out} of {names} names, too few "
+            f"to validate on (at least {MIN_VAL_NAMES}): raise --val-fraction, give --val-file, or "
+            "train without validation with --val-fraction 0 (keeps the epoch of lowest training NLL)"
+        )
+
+
+def _init_weights(base: Base, meta: ckpt.ModelMeta, corpus: Corpus, opts: TrainOptions, log: Log) -> dict:
+    """The weights a fine-tuning starts from, new tags placed near their likeliest base tag."""
+    new = meta.tags[len(base.meta.tags) :]
+    by_tag = {tag: corpus.names_with_tag(tag) for tag in new}
+    return initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log, opts.init_shrink)
+
+
+def _tag_ids(
+    corpus: Corpus, meta: ckpt.ModelMeta, opts: TrainOptions, resume: bool, base: Base | None = None
+) -> list[int] | None:
     """Each name's tag id (None for untagged names files); sets a new model's tags.
 
-    A tagged model needs a tag on every line; a resumed one knows its tags already.
+    A tagged model needs a tag on every line; a resumed one knows its tags already; a
+    fine-tuned one keeps its base's and appends the new ones.
     """
     untagged = corpus.tags.count(None)
     if untagged == len(corpus.names) and not meta.tags:
@@ -160,8 +233,9 @@ def _tag_ids(corpus: Corpus, meta: ckpt.ModelMeta, opts: TrainOptions, resume: b
             "tagged); give every line a tag (name<TAB>tag) or use --tag-by-file"
         )
     if not resume:
-        meta.tags = corpus.tag_names()
-        family = opts.family_tag or (FAMILY_TAG if FAMILY_TAG in meta.tags else None)
+        kept = meta.tags if base is not None else []
+        meta.tags = kept + [tag for tag in corpus.tag_names() if tag not in kept]
+        family = opts.family_tag or meta.family_tag or (FAMILY_TAG if FAMILY_TAG in meta.tags else None)
         if family is not None and family not in meta.tags:
             raise CharlstmError(f"--family-tag {family}: no such tag; the tags: {', '.join(meta.tags)}")
         meta.family_tag = family

@@ -41,7 +41,7 @@ from charlstm.distribute import (
 from charlstm.errors import CharlstmError
 from charlstm.keras_setup import keras
 from charlstm.log import Log, log_to_stderr
-from charlstm.model import build_model, compile_model
+from charlstm.model import build_model, compile_model, import_weights
 from charlstm.options import TrainOptions
 from charlstm.preflight import TrainingRun, preflight
 
@@ -141,6 +141,8 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
             model.optimizer.learning_rate.assign(run.state.learning_rate)
         else:
             model = build_model(len(run.alphabet), opts.architecture, n_tags=len(run.meta.tags))
+            if run.init_weights is not None:  # a fine-tuning: the base's weights, a fresh optimizer
+                import_weights(model, run.init_weights)
             compile_model(model, opts.learning_rate, opts.clipnorm)
     run.meta.parameters = sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # not the one-hot table
     return model

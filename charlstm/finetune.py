@@ -1,0 +1,155 @@
+"""Fine-tuning (``train --init-from MODEL``): the base model and the weights a run starts from.
+
+A fine-tuned model keeps its base's alphabet and architecture (only dropout may
+change) and its tags, with their ids; the new names files' tags are appended. Its
+weights start as the base's, except for what the base lacks:
+
+- a new tag's embedding row starts as the embedding of the base tag under which the
+  new tag's names are likeliest (the base's own guess at the nearest style);
+- an untagged base given tagged names gets tag pathways that start silent: a zero
+  block in the first LSTM's kernel for the tag embedding (and zero initial-state
+  layers), so the model computes exactly the base's probabilities until it learns.
+
+Nothing here imports TensorFlow; :mod:`charlstm.preflight` calls it before it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from charlstm import checkpoint as ckpt
+from charlstm.alphabet import Alphabet
+from charlstm.errors import OptionError
+from charlstm.evaluation import tag_log_probs
+from charlstm.log import Log
+from charlstm.npmodel import NumpyLSTM
+from charlstm.options import BUNDLED, FINETUNE_DEFAULTS, TRAIN, Architecture, TrainOptions
+
+EMBEDDING_SCALE = 0.05  # Keras' default Embedding initialiser draws from U(-0.05, 0.05)
+
+
+@dataclass
+class Base:
+    """The model a fine-tuning starts from, read and checked."""
+
+    label: str  # as given: a directory or "bundled"
+    meta: ckpt.ModelMeta
+    arrays: dict[str, np.ndarray]  # its weights.npz
+    record: ckpt.BaseModel  # what model.json records of it
+
+
+def open_base(init_from: str) -> Base:
+    """Read the base model (``bundled`` or a model directory) and its weights."""
+    path = ckpt.bundled_model_dir() if init_from == BUNDLED else Path(init_from)
+    if not path.is_dir():
+        raise OptionError("init_from", f"{init_from}: no such model directory (or say {BUNDLED})")
+    meta = ckpt.open_model(path).meta
+    weights = path / ckpt.WEIGHTS_FILE
+    arrays = ckpt.load_weights(weights, len(meta.alphabet), len(meta.tags), meta.architecture.tag_input)
+    record = ckpt.BaseModel(init_from, meta.format_version, ckpt.file_sha256(weights))
+    return Base(init_from, meta, arrays, record)
+
+
+def base_alphabet_kind(meta: ckpt.ModelMeta) -> str:
+    """``default`` or ``auto``: the ``--alphabet`` the base model was trained with."""
+    saved = meta.training.options.get("alphabet")
+    return saved if saved else ("default" if meta.alphabet == Alphabet() else "auto")
+
+
+def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> Architecture:
+    """The fine-tuned model's architecture; :class:`OptionError` for an option that contradicts the base.
+
+    Layer sizes, the alphabet and (for a tagged base) the tag embedding come from the
+    base; dropout may be given anew, else fine-tuning's default is used.
+    """
+    arch, given = base.meta.architecture, opts.architecture
+    fixed = ["hidden", "layers", *(["tag_dim", "tag_input"] if base.meta.tags else [])]
+    for key in fixed:
+        if key in explicit and getattr(given, key) != getattr(arch, key):
+            flag = key.replace("_", "-")
+            raise OptionError(
+                key,
+                f"--init-from {base.label}: the base model has --{flag} {getattr(arch, key)}, and a "
+                f"fine-tuned model keeps its base's architecture; leave --{flag} out",
+            )
+    kind = base_alphabet_kind(base.meta)
+    if "alphabet" in explicit and opts.alphabet != kind:
+        raise OptionError(
+            "alphabet",
+            f"--init-from {base.label}: the base model's alphabet is {base.meta.alphabet.describe()} "
+            f"(--alphabet {kind}), and a fine-tuned model keeps it; leave --alphabet out",
+        )
+    opts.alphabet = kind
+    trained = {k: getattr(given, k) for k in ("dropout", "recurrent_dropout") if k in explicit}
+    trained.setdefault("dropout", FINETUNE_DEFAULTS["dropout"])
+    untagged_base = {} if base.meta.tags else {"tag_dim": given.tag_dim, "tag_input": given.tag_input}
+    return replace(arch, **trained, **untagged_base)
+
+
+def apply_defaults(opts: TrainOptions, explicit: frozenset[str]) -> None:
+    """Fine-tuning's defaults (:data:`FINETUNE_DEFAULTS`) for the options left at train's.
+
+    (Its dropout, part of the architecture, is set by :func:`check_options`.)
+    """
+    for name, value in FINETUNE_DEFAULTS.items():
+        if name != "dropout" and name not in explicit and getattr(opts, name) == getattr(TRAIN, name):
+            setattr(opts, name, value)
+
+
+def initial_weights(
+    base: Base,
+    arch: Architecture,
+    tags: list[str],
+    names_by_tag: dict[str, list[str]],
+    seed: int,
+    log: Log,
+    shrink: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """The arrays (``weights.npz`` names) the fine-tuned model starts from; see the module.
+
+    ``shrink`` scales the base's LSTM and output weights (not the tag embedding): a
+    warm start a little closer to a fresh one generalises better (Ash and Adams 2020).
+    """
+    arrays = {key: value * (shrink if key != "tag_embedding" else 1) for key, value in base.arrays.items()}
+    if not tags:
+        return arrays
+    if not base.meta.tags:
+        return _open_tag_pathways(arrays, arch, len(tags), seed)
+    lm, alphabet = NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet
+    embedding = arrays["tag_embedding"]
+    rows = []
+    for tag in tags[len(base.meta.tags) :]:
+        names = names_by_tag.get(tag, [])
+        log_probs = tag_log_probs(lm, alphabet, names).sum(axis=0) if names else np.zeros(len(embedding))
+        nearest = int(np.argmax(log_probs))
+        rows.append(embedding[nearest])
+        symbols = sum(len(n) + 1 for n in names) or 1
+        log(
+            f"new tag {tag} starts from base tag {base.meta.tags[nearest]}'s embedding "
+            f"(its names' NLL under it: {-log_probs[nearest] / symbols:.4f} nats per symbol)"
+        )
+    if rows:
+        arrays["tag_embedding"] = np.concatenate([embedding, np.stack(rows)]).astype(embedding.dtype)
+    return arrays
+
+
+def _open_tag_pathways(arrays: dict, arch: Architecture, n_tags: int, seed: int) -> dict[str, np.ndarray]:
+    """Tag weights for an untagged base that leave its outputs unchanged until trained."""
+    rng = np.random.default_rng(seed)
+    dtype = arrays["lstm0_kernel"].dtype
+    arrays["tag_embedding"] = rng.uniform(-EMBEDDING_SCALE, EMBEDDING_SCALE, (n_tags, arch.tag_dim)).astype(
+        dtype
+    )
+    if arch.tag_input in ("step", "both"):
+        kernel = arrays["lstm0_kernel"]
+        arrays["lstm0_kernel"] = np.concatenate([kernel, np.zeros((arch.tag_dim, kernel.shape[1]), dtype)])
+    if arch.tag_input in ("state", "both"):
+        for i in range(ckpt.lstm_layer_count(arrays)):
+            hidden = arrays[f"lstm{i}_recurrent"].shape[0]
+            for part in ("h0", "c0"):
+                arrays[f"lstm{i}_{part}_kernel"] = np.zeros((arch.tag_dim, hidden), dtype)
+                arrays[f"lstm{i}_{part}_bias"] = np.zeros(hidden, dtype)
+    return arrays

@@ -1,0 +1,184 @@
+"""Fine-tuning (train --init-from, issue 14): tiny bases, tiny files, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from charlstm import checkpoint as ckpt
+from charlstm.cli import cli
+from charlstm.evaluation import score_names, tag_log_probs
+from charlstm.finetune import initial_weights, open_base
+from charlstm.npmodel import NumpyLSTM
+from charlstm.options import FINETUNE_DEFAULTS, Architecture
+from charlstm.preflight import preflight
+from tests.conftest import NAMES
+
+TINY = ["--batch-size", "16", "--dropout", "0", "--val-fraction", "0.2"]
+ELVES = ["elrond", "galadriel", "legolas", "arwen", "thranduil", "celeborn", "elrohir", "elladan",
+         "glorfindel", "haldir", "lindir", "erestor", "gildor", "celebrian", "finrod", "fingon",
+         "turgon", "idril", "earendil", "elwing", "luthien", "thingol", "beleg", "orophin",
+         "rumil", "amroth", "nimrodel", "celebrimbor", "gilgalad", "feanor"]  # fmt: skip
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _arrays(model_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(model_dir / ckpt.WEIGHTS_FILE) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+@pytest.fixture(scope="module")
+def tagged_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny tagged model (tags a, b: the first and second half of NAMES), one epoch."""
+    root = tmp_path_factory.mktemp("base")
+    lines = [f"{n}\t{'a' if i < len(NAMES) // 2 else 'b'}" for i, n in enumerate(NAMES)]
+    (root / "tagged.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["train", str(root / "tagged.txt"), "--model", str(root / "base"), "--epochs", "1"]
+    result = _run(*args, "--hidden", "8", "--layers", "1", "--tag-dim", "4", *TINY)
+    assert result.exit_code == 0, result.output
+    return root / "base"
+
+
+@pytest.fixture
+def elves_file(tmp_path: Path) -> Path:
+    path = tmp_path / "elves.txt"
+    path.write_text("\n".join(ELVES) + "\n", encoding="utf-8")
+    return path
+
+
+def test_fine_tuning_starts_from_the_base_keeps_its_tags_and_adds_one(
+    tagged_base: Path, elves_file: Path
+) -> None:
+    result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
+                  "--epochs", "1", "--learning-rate", "1e-12", "--init-shrink", "1", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "untagged names fine-tune a tagged model under tag(s) of their own: elves" in result.stderr
+    assert "held out for validation" in result.stderr
+    meta = json.loads(Path("ft/model.json").read_text())
+    assert meta["tags"] == ["a", "b", "elves"] and meta["tag_counts"]["elves"] > 0
+    assert meta["base"]["path"] == str(tagged_base)
+    assert meta["base"]["weights_sha256"] == ckpt.file_sha256(tagged_base / ckpt.WEIGHTS_FILE)
+    base, tuned = _arrays(tagged_base), _arrays(Path("ft"))
+    for key, value in base.items():  # a learning rate of 1e-12 leaves the start unchanged
+        np.testing.assert_allclose(tuned[key][: len(value)], value, atol=1e-6, err_msg=key)
+    assert any(np.allclose(tuned["tag_embedding"][2], row, atol=1e-6) for row in base["tag_embedding"])
+    for tag in ("a", "elves"):
+        sampled = _run("generate", "--model", "ft", "--tag", tag, "--n", "3", "--seed", "1")
+        assert sampled.exit_code == 0 and len(sampled.stdout.split()) == 3
+    assert set(Path("ft", ckpt.NAMES_FILE).read_text().split()) < set(ELVES)  # --novel: the new file's names
+    novel = _run("generate", "--model", "ft", "--novel", "--n", "5", "--seed", "2")
+    assert novel.exit_code == 0 and not set(novel.stdout.split()) & set(ELVES)
+
+
+def test_new_tag_starts_from_the_likeliest_base_tag(tagged_base: Path) -> None:
+    base = open_base(str(tagged_base))
+    names = NAMES[len(NAMES) // 2 :]
+    arrays = initial_weights(base, base.meta.architecture, ["a", "b", "new"], {"new": names}, 0, print)
+    likeliest = int(
+        np.argmax(tag_log_probs(NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet, names).sum(0))
+    )
+    np.testing.assert_array_equal(arrays["tag_embedding"][2], base.arrays["tag_embedding"][likeliest])
+
+
+def test_shrink_scales_the_start_but_not_the_tag_embedding(tagged_base: Path) -> None:
+    base = open_base(str(tagged_base))
+    arrays = initial_weights(base, base.meta.architecture, ["a", "b"], {}, 0, print, shrink=0.5)
+    for key, value in base.arrays.items():
+        np.testing.assert_allclose(arrays[key], value if key == "tag_embedding" else value * 0.5)
+
+
+def test_an_untagged_base_given_tags_starts_with_its_own_probabilities(tmp_path: Path) -> None:
+    from tests.conftest import write_random_model
+
+    base = open_base(str(write_random_model(tmp_path / "untagged")))
+    for tag_input in ("step", "state", "both"):
+        arch = Architecture(hidden=16, layers=1, tag_dim=4, tag_input=tag_input)
+        arrays = initial_weights(base, arch, ["x", "y"], {}, 0, print)
+        tagged, plain = NumpyLSTM.from_arrays(arrays), NumpyLSTM.from_arrays(base.arrays)
+        expected = [s.log_prob for s in score_names(plain, base.meta.alphabet, NAMES[:5])]
+        for tag in (0, 1):
+            got = [s.log_prob for s in score_names(tagged, base.meta.alphabet, NAMES[:5], [tag] * 5)]
+            np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_fine_tuning_learns_resumes_and_info_shows_the_base(tagged_base: Path, tmp_path: Path) -> None:
+    tagged = tmp_path / "more.txt"
+    tagged.write_text(
+        "".join(f"{n}\t{'b' if i % 2 else 'c'}\n" for i, n in enumerate(ELVES)), encoding="utf-8"
+    )
+    args = ["train", str(tagged), "--model", "ft", "--init-from", str(tagged_base), "--learning-rate", "0.02"]
+    assert _run(*args, "--epochs", "2", *TINY).exit_code == 0
+    result = _run("train", str(tagged), "--model", "ft", "--resume", "--epochs", "4")
+    assert result.exit_code == 0, result.output
+    assert "fine-tuning" not in result.stderr and "new tag" not in result.stderr  # no re-init on resume
+    history = [
+        json.loads(json.dumps(h)) for h in json.loads(Path("ft/state/state.json").read_text())["history"]
+    ]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and history[-1]["nll"] < history[0]["nll"]
+    meta = json.loads(Path("ft/model.json").read_text())
+    assert meta["tags"] == ["a", "b", "c"] and meta["training"]["options"]["init_from"] == str(tagged_base)
+    assert meta["training"]["options"]["init_shrink"] == FINETUNE_DEFAULTS["init_shrink"]  # the default
+    info = _run("info", "--model", "ft", "--json")
+    assert json.loads(info.stdout)["base_model"]["path"] == str(tagged_base)
+    assert "base_model: path=" in _run("info", "--model", "ft").stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [("--hidden", "16", "--hidden 8"), ("--layers", "2", "--layers 1"), ("--tag-dim", "8", "--tag-dim 4"),
+     ("--alphabet", "auto", "--alphabet default")],
+)  # fmt: skip
+def test_options_contradicting_the_base_are_usage_errors(
+    tagged_base: Path, elves_file: Path, option: str, value: str, says: str
+) -> None:
+    result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base), option, value)
+    assert result.exit_code == 2 and says in result.stderr and "keeps" in result.stderr
+    assert not Path("ft", ckpt.META_FILE).exists()
+
+
+def test_names_outside_the_base_alphabet_and_a_missing_base_are_refused(
+    tagged_base: Path, tmp_path: Path
+) -> None:
+    cyrillic = tmp_path / "cyr.txt"
+    cyrillic.write_text("анна\nиван\nмария\n", encoding="utf-8")
+    result = _run("train", str(cyrillic), "--model", "ft", "--init-from", str(tagged_base))
+    assert result.exit_code == 1 and "no usable names" in result.stderr and "base's alphabet" in result.stderr
+    missing = _run("train", str(cyrillic), "--model", "ft", "--init-from", "nowhere")
+    assert missing.exit_code == 2 and "no such model directory" in missing.stderr
+
+
+def test_too_few_held_out_names_are_refused_before_tensorflow(elves_file: Path) -> None:
+    from charlstm.errors import CharlstmError
+    from charlstm.options import TrainOptions
+
+    with pytest.raises(CharlstmError, match=r"only 3 of 30 names.*--val-fraction 0"):
+        with preflight([elves_file], "m", TrainOptions(val_fraction=0.1), log=lambda m: None):
+            pass
+    logged: list[str] = []
+    with preflight([elves_file], "m", TrainOptions(val_fraction=0.0), log=logged.append) as run:
+        assert run.val_names == [] and len(run.train_names) == 30
+    assert any("small file: 30 names, 0 held out" in m for m in logged)
+
+
+def test_fine_tuning_the_bundled_model(elves_file: Path) -> None:
+    args = ["--init-from", "bundled", "--epochs", "1", "--batch-size", "16", "--val-fraction", "0.2"]
+    result = _run("train", str(elves_file), "--model", "ft", *args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads(Path("ft/model.json").read_text())
+    bundled = ckpt.bundled_model_dir()
+    assert meta["base"]["path"] == "bundled"
+    assert meta["base"]["weights_sha256"] == ckpt.file_sha256(bundled / ckpt.WEIGHTS_FILE)
+    assert meta["architecture"]["hidden"] == ckpt.read_meta(bundled).architecture.hidden
+    assert meta["architecture"]["dropout"] == FINETUNE_DEFAULTS["dropout"]  # not given: fine-tuning's
+    base_tags = ckpt.read_meta(bundled).tags
+    assert meta["tags"] == [*base_tags, "elves"] if base_tags else not meta.get("tags")
+    for tag in [*base_tags[:1], "elves"] if base_tags else []:
+        assert len(_run("generate", "--model", "ft", "--tag", tag, "--n", "5").stdout.split()) == 5
+    assert _run("generate", "--model", "ft", "--n", "5").exit_code == 0
