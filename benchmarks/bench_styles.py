@@ -94,12 +94,29 @@ def baseline(train: list, test: list) -> float:
     return hits / len(test)
 
 
+def compare_tag_inputs(files: dict[str, Path], budget: list[str], work: Path, names: list[str]) -> None:
+    """Held-out NLL and classification accuracy with the tag at every step, as initial state, or both."""
+    print("\nWhere the tag enters (train --tag-input), same split, options and time budget:")
+    for where in ("step", "state", "both"):
+        model = str(work / f"tag-{where}")
+        charlstm("train", str(files["train"]), "--model", model, "--tag-input", where, *budget)
+        nll = json.loads(charlstm("evaluate", str(files["test"]), "--model", model, "--json"))["nll_per_char"]
+        out = charlstm("classify", "--model", model, "--json", *names)
+        truth = [line.split("\t")[1] for line in files["test"].read_text(encoding="utf-8").splitlines()]
+        guesses = [next(iter(json.loads(line)["probabilities"])) for line in out.splitlines()]
+        accuracy = float(np.mean([g == t for g, t in zip(guesses, truth, strict=True)]))
+        print(f"  --tag-input {where:5s}: held-out NLL {nll:.4f}, classify accuracy {accuracy:.1%}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names_tsv", type=Path, nargs="?", default=Path("data/names.tsv"))
     parser.add_argument("--model", default=None, help="tagged model to measure (default: the bundled one)")
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds for each trained model")
     parser.add_argument("--work", type=Path, default=Path("build/bench-styles"))
+    parser.add_argument(
+        "--tag-inputs", action="store_true", help="also compare where the tag enters (train --tag-input)"
+    )
     args = parser.parse_args()
     lists = read_lists(args.names_tsv)
     model = args.model or str(Path(__file__).resolve().parent.parent / "charlstm" / "pretrained" / "names")
@@ -149,6 +166,8 @@ def main() -> int:
           f"untagged model {without['nll_per_char']:.4f}; tagged model without tags (mixture) "
           f"{mixture['nll_per_char']:.4f}")  # fmt: skip
     print(f"  conditioning pays: {gain:+.4f} nats per symbol: {'met' if gain > 0 else 'MISSED'}")
+    if args.tag_inputs:
+        compare_tag_inputs(files, budget, args.work, names)
     print(f"1-min load average at end: {os.getloadavg()[0]:.1f}")
     return 0
 

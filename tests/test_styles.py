@@ -136,7 +136,7 @@ def test_full_names_need_a_family_tag(tmp_path: Path) -> None:
     (tmp_path / "two.tsv").write_text("anna\tf\nbob\tm\nclara\tf\ndan\tm\n", encoding="utf-8")
     model = tmp_path / "m"
     assert run("train", str(tmp_path / "two.tsv"), "--model", str(model), "--epochs", "1", "--hidden", "4",
-               "--layers", "1").exit_code == 0  # fmt: skip
+               "--layers", "1", "--val-fraction", "0").exit_code == 0  # fmt: skip
     result = run("generate", "--model", str(model), "--full")
     assert result.exit_code == 1 and "needs a family-name tag" in result.stderr
 
@@ -152,7 +152,8 @@ def test_tag_by_file_tags_each_file_with_its_stem(tmp_path: Path) -> None:
         (tmp_path / f"{stem}.txt").write_text(names, encoding="utf-8")
     model = tmp_path / "m"
     args = [str(tmp_path / "girls.txt"), str(tmp_path / "boys.txt"), "--tag-by-file", "--model", str(model)]
-    assert run("train", *args, "--epochs", "1", "--hidden", "4", "--layers", "1").exit_code == 0
+    tiny = ["--epochs", "1", "--hidden", "4", "--layers", "1", "--val-fraction", "0"]
+    assert run("train", *args, *tiny).exit_code == 0
     assert json.loads((model / ckpt.META_FILE).read_text())["tags"] == ["boys", "girls"]
 
 
