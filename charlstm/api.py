@@ -17,6 +17,7 @@ subclass :class:`charlstm.OptionError` (one unusable option, named by ``.option`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 def _one_blas_thread(method: Callable) -> Callable:
     """Run ``method`` with numpy's BLAS limited to one thread (small matrices: faster)."""
-    from functools import wraps
 
     @wraps(method)
     def limited(*args: Any, **kwargs: Any) -> Any:
