@@ -32,7 +32,7 @@ from typing import Any
 from charlstm import __version__
 from charlstm.alphabet import Alphabet
 from charlstm.errors import CharlstmError, OptionError
-from charlstm.options import Architecture
+from charlstm.options import BUNDLED, Architecture
 
 FORMAT_VERSION = 2  # 2: tags (1, without them, is still read)
 DEFAULT_MODEL_DIR = "charlstm-model"
@@ -46,7 +46,6 @@ STATE_DIR = "state"
 STATE_FILE = "state.json"
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
-BUNDLED = "bundled"  # the name of the bundled model wherever a model directory is asked for
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -293,16 +292,19 @@ class ModelDir:
     def alphabet(self, alphabet: Alphabet) -> None:
         self.meta.alphabet = alphabet
 
+    def weights(self) -> dict[str, Any]:
+        """The best weights' arrays (``weights.npz``), checked against ``model.json``."""
+        meta = self.meta
+        return load_weights(
+            self.path / WEIGHTS_FILE, len(meta.alphabet), len(meta.tags), meta.architecture.tag_input
+        )
+
     def lm(self):
         """The numpy language model of the best weights."""
         if self._lm is None:
             from charlstm.npmodel import NumpyLSTM
 
-            meta = self.meta
-            arrays = load_weights(
-                self.path / WEIGHTS_FILE, len(self.alphabet), len(meta.tags), meta.architecture.tag_input
-            )
-            self._lm = NumpyLSTM.from_arrays(arrays)
+            self._lm = NumpyLSTM.from_arrays(self.weights())
         return self._lm
 
     def training_names(self) -> set[str]:

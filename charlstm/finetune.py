@@ -16,7 +16,6 @@ Nothing here imports TensorFlow; :mod:`charlstm.preflight` calls it before it st
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -43,14 +42,12 @@ class Base:
 
 def open_base(init_from: str) -> Base:
     """Read the base model (``bundled`` or a model directory) and its weights."""
-    path = ckpt.bundled_model_dir() if init_from == BUNDLED else Path(init_from)
+    path, _ = ckpt.resolve_model_dir(init_from)
     if not path.is_dir():
         raise OptionError("init_from", f"{init_from}: no such model directory (or say {BUNDLED})")
-    meta = ckpt.open_model(path).meta
-    weights = path / ckpt.WEIGHTS_FILE
-    arrays = ckpt.load_weights(weights, len(meta.alphabet), len(meta.tags), meta.architecture.tag_input)
-    record = ckpt.BaseModel(init_from, meta.format_version, ckpt.file_sha256(weights))
-    return Base(init_from, meta, arrays, record)
+    base = ckpt.open_model(path)
+    record = ckpt.BaseModel(init_from, base.meta.format_version, ckpt.file_sha256(path / ckpt.WEIGHTS_FILE))
+    return Base(init_from, base.meta, base.weights(), record)
 
 
 def base_alphabet_kind(meta: ckpt.ModelMeta) -> str:

@@ -21,7 +21,7 @@ LR_SCHEDULES = ("auto", "plateau", "cosine")  # auto: cosine with a time limit, 
 TAG_INPUTS = ("step", "state", "both")
 PRIORS = ("uniform", "frequency")  # classify's prior over a tagged model's tags
 STATE_INTERVAL = 60.0  # seconds of training between two state checkpoints, at most
-BUNDLED = "bundled"  # train --init-from's word for the pretrained names model shipped with charlstm
+BUNDLED = "bundled"  # the word for the bundled model wherever a model directory is asked for
 MIN_VAL_NAMES = 5  # fewer held-out names than this cannot tell one epoch from the next
 SMALL_FILE = 1000  # names; below this, train says how many it holds out
 

@@ -68,8 +68,4 @@ def save_inference_model(path: str | Path, model: keras.Model, meta: ckpt.ModelM
 
 def open_keras(model: ckpt.ModelDir) -> keras.Model:
     """The inference model of a model directory, rebuilt from its ``weights.npz``."""
-    meta = model.meta
-    arrays = ckpt.load_weights(
-        model.path / ckpt.WEIGHTS_FILE, len(meta.alphabet), len(meta.tags), meta.architecture.tag_input
-    )
-    return keras_from_arrays(arrays, meta)
+    return keras_from_arrays(model.weights(), model.meta)

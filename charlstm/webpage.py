@@ -43,10 +43,7 @@ def weight_blob(arrays: dict[str, np.ndarray]) -> tuple[str, dict[str, dict[str,
 
 def page_data(model: ckpt.ModelDir) -> dict[str, Any]:
     """Everything the page's script reads: alphabet, weights, tags, a short description."""
-    meta = model.meta
-    arrays = ckpt.load_weights(
-        model.path / ckpt.WEIGHTS_FILE, len(meta.alphabet), len(meta.tags), meta.architecture.tag_input
-    )
+    meta, arrays = model.meta, model.weights()
     blob, index = weight_blob(arrays)
     training = meta.training
     firsts = [t for t in meta.tags if t != meta.family_tag] or meta.tags
