@@ -29,8 +29,8 @@ import time
 import unicodedata
 from pathlib import Path
 
-FAKER_LOCALES = "tr_TR,is_IS"
-SMALL_FILE_OPTIONS = ["--hidden", "128", "--layers", "1", "--dropout", "0.4", "--batch-size", "32"]
+FAKER_LOCALES = "tr_TR,is_IS,sv_SE"
+SMALL_FILE_OPTIONS = ["--hidden", "128", "--layers", "1", "--dropout", "0.4", "--batch-size", "16"]
 NLL_MARGIN, NOVEL_TARGET = 0.10, 0.70
 RUNS = {"finetune": ["--init-from", "bundled"], "scratch": [], "small": SMALL_FILE_OPTIONS}
 

@@ -164,27 +164,35 @@ class RestoreCallbackState(keras.callbacks.Callback):
 
 
 class CosineToDeadline(keras.callbacks.Callback):
-    """Anneals the learning rate along a half cosine to 1% of its start by the deadline.
+    """Anneals the learning rate along a half cosine to 1% of its start by the end of training.
 
-    With a fixed time budget, decaying to (almost) zero at the end gives a better
-    model than a plateau schedule, which has no time to react. ``worker_max`` gives
-    all workers of a multi-worker run the same learning rate (the furthest progress).
+    The end is whichever comes first: the deadline, or the last batch of the last
+    epoch (``steps`` more batches). With a fixed budget, decaying to (almost) zero at
+    its end gives a better model than a plateau schedule, which has no time to react;
+    a small file that reaches ``--epochs`` long before the time limit still anneals.
+    ``worker_max`` gives all workers of a multi-worker run the same learning rate (the
+    furthest progress).
     """
 
-    def __init__(self, deadline: float, floor: float = 0.01, worker_max: WorkerMax = own_value) -> None:
+    def __init__(
+        self, deadline: float, steps: int, floor: float = 0.01, worker_max: WorkerMax = own_value
+    ) -> None:
         super().__init__()
-        self.deadline, self.floor, self.worker_max = deadline, floor, worker_max
+        self.deadline, self.steps, self.floor, self.worker_max = deadline, max(steps, 1), floor, worker_max
+        self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.begin = time.monotonic()
         self.base = learning_rate(self.model)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        progress = self.worker_max(
-            min((time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9), 1.0)
-        )
+        timed = (time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9)
+        progress = self.worker_max(min(max(timed, self.done / self.steps), 1.0))
         scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
         self.model.optimizer.learning_rate.assign(self.base * scale)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.done += 1
 
 
 _TIME_LIMIT, _INTERRUPTED = 1.0, 2.0  # why to stop, in the order workers settle on (the largest)

@@ -152,6 +152,14 @@ def cli() -> None:
     help="Dropout between LSTM layers and before the output layer.",
 )
 @click.option(
+    "--input-dropout",
+    type=FiniteFloatRange(0, 1, max_open=True),
+    default=TRAIN.architecture.input_dropout,
+    show_default=True,
+    help="While training, hide each letter from a whole name with this probability, so the "
+    "model learns to spell from context rather than by heart.",
+)
+@click.option(
     "--recurrent-dropout",
     type=FiniteFloatRange(0, 1, max_open=True),
     default=TRAIN.architecture.recurrent_dropout,
@@ -195,6 +203,14 @@ def cli() -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=TRAIN.batch_size, show_default=True)
 @click.option(
     "--learning-rate", type=FiniteFloatRange(0, min_open=True), default=TRAIN.learning_rate, show_default=True
+)
+@click.option(
+    "--weight-decay",
+    type=FiniteFloatRange(0),
+    default=TRAIN.weight_decay,
+    show_default=True,
+    help="AdamW's decoupled weight decay: each step shrinks the weight matrices by "
+    "learning rate x this (biases are left alone); 0 is plain Adam.",
 )
 @click.option(
     "--val-fraction",
@@ -252,8 +268,9 @@ def cli() -> None:
     help="Fine-tune: start from MODEL's weights (a model directory, or 'bundled' for the "
     "pretrained names model). Its alphabet, layer sizes and tags are kept (new tags are added; "
     "untagged files get a tag named after the file when MODEL is tagged); the optimizer starts "
-    f"afresh. Defaults when fine-tuning: --init-shrink {FINETUNE_DEFAULTS['init_shrink']:g}, "
-    f"--dropout {FINETUNE_DEFAULTS['dropout']:g}.",
+    "afresh. Defaults when fine-tuning: "
+    + ", ".join(f"--{name.replace('_', '-')} {value:g}" for name, value in FINETUNE_DEFAULTS.items())
+    + ".",
 )
 @click.option(
     "--init-shrink",
@@ -276,7 +293,8 @@ def cli() -> None:
     default=TRAIN.lr_schedule,
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
-    "to 1% by the --time-limit deadline (needs --time-limit); auto: cosine with "
+    "to 1% by the --time-limit deadline or the last of the --epochs, whichever comes "
+    "first (needs --time-limit); auto: cosine with "
     "--time-limit, else plateau.",
 )
 @click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")

@@ -80,7 +80,9 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
             f"(--alphabet {kind}), and a fine-tuned model keeps it; leave --alphabet out",
         )
     opts.alphabet = kind
-    trained = {k: getattr(given, k) for k in ("dropout", "recurrent_dropout") if k in explicit}
+    trained = {
+        k: getattr(given, k) for k in ("dropout", "input_dropout", "recurrent_dropout") if k in explicit
+    }
     trained.setdefault("dropout", FINETUNE_DEFAULTS["dropout"])
     untagged_base = {} if base.meta.tags else {"tag_dim": given.tag_dim, "tag_input": given.tag_input}
     return replace(arch, **trained, **untagged_base)

@@ -26,13 +26,18 @@ MIN_VAL_NAMES = 5  # fewer held-out names than this cannot tell one epoch from t
 SMALL_FILE = 1000  # names; below this, train says how many it holds out
 
 
+# Architecture fields added since models were first saved, with the value older models had.
+ADDED_FIELDS = {"input_dropout": 0.0}
+
+
 @dataclass(frozen=True)
 class Architecture:
     """Shape of the network. Defaults keep Keras on its fused (cuDNN) LSTM kernel."""
 
     hidden: int = 256
     layers: int = 2
-    dropout: float = 0.3
+    dropout: float = 0.2
+    input_dropout: float = 0.1  # hides a symbol type from a whole name (see model.build_model)
     recurrent_dropout: float = 0.0
     tag_dim: int = 16  # size of a tag's learned embedding (tagged models only)
     tag_input: str = TAG_INPUTS[0]  # where it enters (tagged models only)
@@ -46,7 +51,10 @@ class Architecture:
 
     @classmethod
     def from_json(cls, data: dict) -> Architecture:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        """Read ``model.json``'s architecture; a field older files lack takes the value
+        those models had (:data:`ADDED_FIELDS`), not today's default."""
+        known = {**ADDED_FIELDS, **data}
+        return cls(**{k: known[k] for k in cls.__dataclass_fields__ if k in known})
 
 
 def _per_invocation(default: object) -> object:
@@ -72,6 +80,7 @@ class TrainOptions:
     seed: int = 0
     patience: int = 5
     clipnorm: float = 1.0
+    weight_decay: float = 0.03  # AdamW's decoupled decay of the weight matrices (model.compile_model)
     max_name_length: int = MAX_NAME_LENGTH
     strict: bool = False
     tag_by_file: bool = False  # tag each file's names with the file's stem
@@ -111,8 +120,9 @@ class GenerateOptions:
 
 # What fine-tuning (train --init-from) changes in train's defaults; an option given on the
 # command line wins. Measured with benchmarks/bench_finetune.py on 300-name files: half the
-# base's weights and dropout 0.4 beat the base's weights as they are (README).
-FINETUNE_DEFAULTS: dict[str, float] = {"init_shrink": 0.5, "dropout": 0.4}
+# base's weights, dropout 0.4 and batches of 16 beat the base's weights as they are and
+# train's batches of 64 (README).
+FINETUNE_DEFAULTS: dict[str, float] = {"init_shrink": 0.5, "dropout": 0.4, "batch_size": 16}
 
 
 TRAIN = TrainOptions()

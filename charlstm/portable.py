@@ -36,7 +36,7 @@ def keras_from_arrays(arrays: dict[str, np.ndarray], meta: ckpt.ModelMeta) -> ke
     """The uncompiled, dropout-free inference model of ``meta`` holding the ``weights.npz`` arrays."""
     from charlstm.model import build_model, import_weights
 
-    arch = replace(meta.architecture, dropout=0.0, recurrent_dropout=0.0)
+    arch = replace(meta.architecture, dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0)
     model = build_model(len(meta.alphabet), arch, n_tags=len(meta.tags))
     import_weights(model, arrays)
     return model

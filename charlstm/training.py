@@ -143,7 +143,7 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
             model = build_model(len(run.alphabet), opts.architecture, n_tags=len(run.meta.tags))
             if run.init_weights is not None:  # a fine-tuning: the base's weights, a fresh optimizer
                 import_weights(model, run.init_weights)
-            compile_model(model, opts.learning_rate, opts.clipnorm)
+            compile_model(model, opts.learning_rate, opts.clipnorm, opts.weight_decay)
     run.meta.parameters = sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # not the one-hot table
     return model
 
@@ -175,7 +175,8 @@ def _assemble(
     report = EpochReport(run.meta, plan, known, opts.samples_per_epoch, opts.seed, run.log)
     callbacks: list = [report, keras.callbacks.TerminateOnNaN()]
     if schedule == "cosine":
-        callbacks.append(CosineToDeadline(deadline, worker_max=worker_max))
+        steps = max(opts.epochs * plan.n_batches - run.state.step, 1)  # batches left to the last epoch
+        callbacks.append(CosineToDeadline(deadline, steps, worker_max=worker_max))
     else:
         plateau = keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode="min", factor=0.5, patience=max(1, opts.patience // 2 - 1), min_lr=1e-5
@@ -262,6 +263,7 @@ def _check_same_run(worker_max: WorkerMax, run: TrainingRun, schedule: str) -> N
     """
     opts = run.opts
     shaping = [opts.epochs, opts.batch_size, opts.learning_rate, opts.seed, opts.patience, opts.clipnorm,
+               opts.weight_decay,
                opts.architecture.to_json(), run.alphabet.to_json(), schedule, run.train_names,
                run.val_names, run.meta.tags, run.train_tags, run.val_tags]  # fmt: skip
     mine = float(zlib.crc32(json.dumps(shaping).encode()) & 0xFFFFFF)  # exact in float32

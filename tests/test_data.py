@@ -172,6 +172,7 @@ def test_vectorised_encoding_matches_name_by_name(names: list[str]) -> None:
     assert flat.tolist() == [i for n in names for i in alphabet.encode(n)]
     assert lengths.tolist() == [len(n) + 2 for n in names]
 
+
 def test_encoding_in_chunks_matches_and_names_the_name_with_a_foreign_symbol(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

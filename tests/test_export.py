@@ -236,9 +236,9 @@ def test_each_save_of_the_inference_model_holds_the_current_weights(tmp_path: Pa
     from charlstm.options import Architecture
     from charlstm.portable import save_inference_model
 
-    arch = Architecture(hidden=4, layers=2, dropout=0.2, tag_input="both")
+    arch = Architecture(hidden=4, layers=2, dropout=0.2, input_dropout=0.1, tag_input="both")
     model = build_model(27, arch, n_tags=2)
-    compile_model(model, 1e-3, 1.0)
+    compile_model(model, 1e-3, 1.0, 0.1)
     meta = ckpt.ModelMeta(alphabet=Alphabet(), architecture=arch, tags=["a", "b"])
     rng = np.random.default_rng(0)
     for _ in range(2):  # the second save reuses the first one's copy with new weights

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from charlstm import checkpoint as ckpt
-from charlstm.model import PAD_TARGET, OneHot, SymbolNLL, build_model, export_weights, import_weights, keras
+from charlstm.model import (
+    PAD_TARGET,
+    OneHot,
+    SymbolNLL,
+    build_model,
+    compile_model,
+    export_weights,
+    import_weights,
+    keras,
+)
 from charlstm.npmodel import log_softmax
 from charlstm.options import Architecture
 
@@ -34,6 +43,33 @@ def test_one_hot_layer_makes_one_hot_vectors() -> None:
     assert out.shape == (2, 2, 5)
     np.testing.assert_array_equal(out.argmax(-1), [[0, 3], [4, 1]])
     np.testing.assert_array_equal(out.sum(-1), 1)
+
+
+def test_input_dropout_hides_a_symbol_type_from_the_whole_name() -> None:
+    model = build_model(VOCAB, Architecture(hidden=4, layers=1, dropout=0.0, input_dropout=0.5))
+    hide = keras.Model(model.input, model.get_layer("symbol_dropout").output)
+    ids = np.tile(np.array([[1, 2, 1, 2, 1, 2, 3, 3]], np.int32), (64, 1))
+    out = keras.ops.convert_to_numpy(hide(ids, training=True)).max(-1)  # 0 where hidden, 2 where kept
+    for symbol in (1, 2, 3):
+        at = out[:, ids[0] == symbol]
+        assert (at == at[:, :1]).all()  # hidden at every step of a name, or at none
+    assert 0.3 < (out == 0).mean() < 0.7 and set(np.unique(out)) == {0.0, 2.0}
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(hide(ids, training=False)).max(-1), 1.0)
+
+
+def test_adamw_decays_weight_matrices_not_biases_also_after_loading(tmp_path) -> None:
+    model = build_model(VOCAB, Architecture(hidden=4, layers=1, dropout=0.0, input_dropout=0.0))
+    compile_model(model, learning_rate=0.1, clipnorm=1.0, weight_decay=1.0)
+    path = tmp_path / "m.keras"
+    model.optimizer.build(model.trainable_weights)  # as in a saved training state
+    ckpt.save_keras(path, model)
+    for m in (model, keras.models.load_model(path)):
+        weights = m.trainable_weights
+        before = [keras.ops.convert_to_numpy(w.value).copy() for w in weights]
+        m.optimizer.apply_gradients([(keras.ops.zeros(w.shape), w) for w in weights])  # decay alone
+        for w, old in zip(weights, before, strict=True):
+            expected = old if w.name == "bias" else old * (1 - 0.1 * 1.0)
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(w.value), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_symbol_nll_counts_real_symbols_only_in_nats_and_bits() -> None:

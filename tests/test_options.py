@@ -9,7 +9,7 @@ import sys
 import click
 
 from charlstm.cli import cli
-from charlstm.options import BLEND_TOP, GENERATE, Architecture, TrainOptions
+from charlstm.options import ADDED_FIELDS, BLEND_TOP, GENERATE, Architecture, TrainOptions
 from charlstm.sampling import sample_names
 
 
@@ -52,7 +52,16 @@ def test_a_resumed_run_inherits_run_options_but_not_per_invocation_ones() -> Non
 def test_architecture_round_trips_through_json_and_ignores_unknown_keys() -> None:
     arch = Architecture(hidden=12, layers=3, dropout=0.1)
     assert Architecture.from_json({**arch.to_json(), "future_key": 1}) == arch
-    assert Architecture.from_json({"hidden": 5}) == Architecture(hidden=5)
+    assert Architecture.from_json({"hidden": 5, "input_dropout": 0.2}) == Architecture(
+        hidden=5, input_dropout=0.2
+    )
+
+
+def test_fields_older_model_files_lack_take_the_value_those_models_had() -> None:
+    """Models saved before input dropout existed trained without it (a resume must not add it)."""
+    old = Architecture.from_json({"hidden": 5, "layers": 1, "dropout": 0.3})
+    assert old == Architecture(hidden=5, layers=1, dropout=0.3, input_dropout=ADDED_FIELDS["input_dropout"])
+    assert old.input_dropout == 0.0 != Architecture().input_dropout
 
 
 def test_the_options_module_imports_neither_numpy_nor_tensorflow() -> None:

@@ -23,7 +23,8 @@ from charlstm.options import Architecture, TrainOptions
 from charlstm.training import train
 from tests.conftest import NAMES
 
-TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16", "--dropout", "0"]  # no dropout: deterministic
+TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16",
+        "--dropout", "0", "--input-dropout", "0"]  # fmt: skip  (no dropout: deterministic)
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 
 
@@ -161,6 +162,19 @@ def test_time_limit_counts_from_start_and_keeps_a_margin(names_file: Path, tmp_p
     assert record["stopped"] == "time limit"
     assert time.monotonic() - started < 12.0
     assert (tmp_path / "m" / ckpt.WEIGHTS_FILE).is_file()
+
+
+def test_cosine_anneals_by_the_last_epoch_when_it_comes_before_the_deadline(
+    names_file: Path, tmp_path: Path
+) -> None:
+    """A small file reaches --epochs long before --time-limit: the schedule still ends at 1%."""
+    opts = TrainOptions(
+        epochs=3, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=600.0
+    )
+    record = train(names_file, tmp_path / "m", opts, log=lambda m: None)
+    rates = [h["learning_rate"] for h in _state(tmp_path / "m")["history"]]
+    assert record["stopped"] == "epochs" and rates == sorted(rates, reverse=True)
+    assert rates[0] < 0.9 * opts.learning_rate and rates[-1] < 0.05 * opts.learning_rate
 
 
 def _start_training(model_dir: Path) -> subprocess.Popen:
