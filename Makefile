@@ -39,7 +39,7 @@ data: $(STAMP)
 	$(BIN)/python data/build.py
 
 ## pretrained: retrain the bundled names model, tagged female/male/surname, from data/names.tsv
-## (the shipped model's recipe: it predates --input-dropout and --weight-decay, so both are 0)
+## (the shipped recipe: without --input-dropout and --weight-decay, which made its tags less faithful; see README)
 pretrained: $(STAMP)
 	rm -rf build/pretrained-names
 	$(BIN)/charlstm train data/names.tsv --model build/pretrained-names --seed 1 \
