@@ -135,6 +135,7 @@ class TrainingRecord:
     best_val_nll: float | None = None  # its validation NLL (nats per symbol)...
     best_train_nll: float | None = None  # ... or its training NLL, without validation
     stopped: str | None = None  # why training ended: epochs, early stopping, time limit, interrupted
+    base_val_nll: float | None = None  # a fine-tuning's base model, unchanged, on the same held-out names
 
     @classmethod
     def from_json(cls, data: dict) -> TrainingRecord:
@@ -245,6 +246,8 @@ class ModelMeta:
         """The facts ``charlstm info`` prints, in its order (tags only for a tagged model)."""
         arch = self.architecture.to_json() if self.tags else self.architecture.untagged()
         tagged = {"tags": {t: self.tag_counts.get(t, 0) for t in self.tags}, "family_tag": self.family_tag}
+        base = {"base_model": self.base.to_json() if self.base else None}  # fine-tuned from
+        base["base_val_nll"] = self.training.base_val_nll  # ... which did this well on the held-out names
         return {
             "format_version": self.format_version,
             "alphabet": "".join(self.alphabet.symbols).replace("\n", "\\n"),
@@ -256,7 +259,7 @@ class ModelMeta:
             "best_val_nll": self.training.best_val_nll,
             "training_file": self.training.file,
             "training_names": self.training.names,
-            **({"base_model": self.base.to_json()} if self.base else {}),  # fine-tuned from
+            **(base if self.base else {}),
         }
 
 

@@ -4,8 +4,10 @@ A fine-tuned model keeps its base's alphabet and architecture (only dropout may
 change) and its tags, with their ids; the new names files' tags are appended. Its
 weights start as the base's, except for what the base lacks:
 
-- a new tag's embedding row starts as the embedding of the base tag under which the
-  new tag's names are likeliest (the base's own guess at the nearest style);
+- a new tag's embedding row starts where the base finds the new tag's names likeliest:
+  at one base tag's embedding (the base's own guess at the nearest style), or at the
+  base tags' embeddings averaged by each tag's mean posterior over the names (a file
+  that mixes styles, like first names of both sexes, sits between them);
 - an untagged base given tagged names gets tag pathways that start silent: a zero
   block in the first LSTM's kernel for the tag embedding (and zero initial-state
   layers), so the model computes exactly the base's probabilities until it learns.
@@ -22,7 +24,7 @@ import numpy as np
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.errors import OptionError
-from charlstm.evaluation import tag_log_probs
+from charlstm.evaluation import score_names, tag_log_probs
 from charlstm.log import Log
 from charlstm.npmodel import NumpyLSTM
 from charlstm.options import BUNDLED, FINETUNE_DEFAULTS, TRAIN, Architecture, TrainOptions
@@ -105,34 +107,70 @@ def initial_weights(
     names_by_tag: dict[str, list[str]],
     seed: int,
     log: Log,
-    shrink: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """The arrays (``weights.npz`` names) the fine-tuned model starts from; see the module.
+    """The base's arrays (``weights.npz`` names) for the fine-tuned model's tags; see the module.
 
-    ``shrink`` scales the base's LSTM and output weights (not the tag embedding): a
-    warm start a little closer to a fresh one generalises better (Ash and Adams 2020).
+    They compute the base's own probabilities, a new tag's those of its starting
+    embedding (:func:`base_nll` measures them); :func:`shrink` makes the start.
     """
-    arrays = {key: value * (shrink if key != "tag_embedding" else 1) for key, value in base.arrays.items()}
+    arrays = dict(base.arrays)
     if not tags:
         return arrays
     if not base.meta.tags:
         return _open_tag_pathways(arrays, arch, len(tags), seed)
-    lm, alphabet = NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet
     embedding = arrays["tag_embedding"]
-    rows = []
-    for tag in tags[len(base.meta.tags) :]:
-        names = names_by_tag.get(tag, [])
-        log_probs = tag_log_probs(lm, alphabet, names).sum(axis=0) if names else np.zeros(len(embedding))
-        nearest = int(np.argmax(log_probs))
-        rows.append(embedding[nearest])
-        symbols = sum(len(n) + 1 for n in names) or 1
-        log(
-            f"new tag {tag} starts from base tag {base.meta.tags[nearest]}'s embedding "
-            f"(its names' NLL under it: {-log_probs[nearest] / symbols:.4f} nats per symbol)"
-        )
+    rows = [_new_tag_row(base, tag, names_by_tag.get(tag, []), log) for tag in tags[len(base.meta.tags) :]]
     if rows:
         arrays["tag_embedding"] = np.concatenate([embedding, np.stack(rows)]).astype(embedding.dtype)
     return arrays
+
+
+def _new_tag_row(base: Base, tag: str, names: list[str], log: Log) -> np.ndarray:
+    """The embedding a new tag starts from: of the base tags' rows and their posterior-weighted
+    mean, the one under which the base finds ``names`` likeliest (see the module)."""
+    embedding, alphabet = base.arrays["tag_embedding"], base.meta.alphabet
+    if not names:
+        return embedding[0]
+    lm = NumpyLSTM.from_arrays(base.arrays)
+    per_name = tag_log_probs(lm, alphabet, names)  # [names, base tags]
+    posterior = np.exp(per_name - per_name.max(axis=1, keepdims=True))
+    weights = (posterior / posterior.sum(axis=1, keepdims=True)).mean(axis=0)
+    mixed = (weights @ embedding).astype(embedding.dtype)
+    with_mixed = NumpyLSTM.from_arrays({**base.arrays, "tag_embedding": np.vstack([embedding, mixed])})
+    mixed_log_prob = sum(
+        s.log_prob for s in score_names(with_mixed, alphabet, names, [len(embedding)] * len(names))
+    )
+    log_probs = per_name.sum(axis=0)
+    nearest = int(np.argmax(log_probs))
+    symbols = sum(len(n) + 1 for n in names)
+    if mixed_log_prob > log_probs[nearest]:
+        shares = ", ".join(f"{t} {w:.0%}" for t, w in zip(base.meta.tags, weights, strict=True))
+        log(
+            f"new tag {tag} starts from the base tags' embeddings averaged by its names' posterior "
+            f"({shares}; their NLL under it: {-mixed_log_prob / symbols:.4f} nats per symbol)"
+        )
+        return mixed
+    log(
+        f"new tag {tag} starts from base tag {base.meta.tags[nearest]}'s embedding "
+        f"(its names' NLL under it: {-log_probs[nearest] / symbols:.4f} nats per symbol)"
+    )
+    return embedding[nearest]
+
+
+def shrink(arrays: dict[str, np.ndarray], factor: float) -> dict[str, np.ndarray]:
+    """Every weight times ``factor`` but the tag embedding: a warm start a little closer
+    to a fresh one generalises better (Ash and Adams 2020). Silent tag pathways stay zero."""
+    return {key: value * factor if key != "tag_embedding" else value for key, value in arrays.items()}
+
+
+def base_nll(
+    arrays: dict[str, np.ndarray], alphabet: Alphabet, names: list[str], tags: list[int] | None
+) -> float:
+    """NLL per symbol of held-out names under :func:`initial_weights`' unshrunk arrays: the
+    base unchanged, each new tag read as its nearest base tag. A fine-tuning that ends
+    above it has made the base worse at the file's own names."""
+    scores = score_names(NumpyLSTM.from_arrays(arrays), alphabet, names, tags)
+    return -sum(s.log_prob for s in scores) / sum(s.symbols for s in scores)
 
 
 def _open_tag_pathways(arrays: dict, arch: Architecture, n_tags: int, seed: int) -> dict[str, np.ndarray]:

@@ -21,7 +21,15 @@ from charlstm.alphabet import Alphabet
 from charlstm.cluster import cluster_task
 from charlstm.data import Corpus, load_names, load_names_files, split_names
 from charlstm.errors import CharlstmError
-from charlstm.finetune import Base, apply_defaults, check_options, initial_weights, open_base
+from charlstm.finetune import (
+    Base,
+    apply_defaults,
+    base_nll,
+    check_options,
+    initial_weights,
+    open_base,
+    shrink,
+)
 from charlstm.lock import lock_model_dir
 from charlstm.log import Log, log_to_stderr
 from charlstm.options import FAMILY_TAG, MIN_VAL_NAMES, SMALL_FILE, TrainOptions
@@ -127,6 +135,9 @@ def _read_run(
     record.file, record.names = ", ".join(names_files), len(corpus.names)
     record.train_names, record.val_names = len(train_names), len(val_corpus.names)
     record.options = opts.to_json()
+    init_weights = None
+    if base is not None:
+        init_weights = _init_weights(base, meta, corpus, opts, log, val_corpus, val_tags)
     return TrainingRun(
         names_files=names_files,
         model_dir=model_dir,
@@ -141,7 +152,7 @@ def _read_run(
         log=log,
         train_tags=train_tags,
         val_tags=val_tags,
-        init_weights=None if base is None else _init_weights(base, meta, corpus, opts, log),
+        init_weights=init_weights,
     )
 
 
@@ -209,11 +220,27 @@ def _check_held_out(names: int, held_out: int, opts: TrainOptions, log: Log) -> 
         )
 
 
-def _init_weights(base: Base, meta: ckpt.ModelMeta, corpus: Corpus, opts: TrainOptions, log: Log) -> dict:
-    """The weights a fine-tuning starts from, new tags placed near their likeliest base tag."""
+def _init_weights(
+    base: Base,
+    meta: ckpt.ModelMeta,
+    corpus: Corpus,
+    opts: TrainOptions,
+    log: Log,
+    val: Corpus,
+    val_tags: list[int] | None,
+) -> dict:
+    """The weights a fine-tuning starts from, new tags placed near their likeliest base tag;
+    records (and says) how well the base unchanged predicts the held-out names."""
     new = meta.tags[len(base.meta.tags) :]
     by_tag = {tag: corpus.names_with_tag(tag) for tag in new}
-    return initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log, opts.init_shrink)
+    arrays = initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log)
+    if val.names:
+        meta.training.base_val_nll = base_nll(arrays, meta.alphabet, val.names, val_tags)
+        log(
+            f"the base model unchanged: validation NLL {meta.training.base_val_nll:.4f} nats per symbol "
+            "(a fine-tuning should end below it)"
+        )
+    return shrink(arrays, opts.init_shrink)
 
 
 def _tag_ids(
@@ -273,4 +300,3 @@ def _resume_options(
         if name not in explicit and name in saved:
             setattr(opts, name, saved[name])
     return opened.meta, state
-

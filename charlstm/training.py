@@ -242,11 +242,19 @@ def _finish(run: TrainingRun, fit: _Fit, where: object, multiworker: bool) -> di
     stopped = control.reason or ("early stopping" if fit.early.stopped_epoch else "epochs")
     run.meta.training.stopped = stopped
     ckpt.write_meta(run.model_dir, run.meta)
-    best = run.state.best_or_inf
+    best, base = run.state.best_or_inf, run.meta.training.base_val_nll
+    than_base = ""
+    if base is not None and fit.monitor == "val_nll":  # a fine-tuning (see preflight._init_weights)
+        than_base = f" (the base model unchanged: {base:.4f})"
     log(
         f"stopped ({stopped}); best epoch {run.meta.training.best_epoch}: {fit.monitor} "
-        f"{best:.4f} nats; model saved in {where}"
+        f"{best:.4f} nats{than_base}; model saved in {where}"
     )
+    if than_base and best > base:
+        log(
+            "note: the base model unchanged predicts the held-out names better than this fine-tuning; "
+            "for a file this close to its style, try --init-shrink 1 (or use the base model itself)"
+        )
     if control.signal is not None and run.chief:
         log(
             f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from charlstm import checkpoint as ckpt
 from charlstm.cli import cli
 from charlstm.evaluation import score_names, tag_log_probs
-from charlstm.finetune import initial_weights, open_base
+from charlstm.finetune import base_nll, initial_weights, open_base, shrink
 from charlstm.npmodel import NumpyLSTM
 from charlstm.options import FINETUNE_DEFAULTS, Architecture
 from charlstm.preflight import preflight
@@ -63,6 +63,9 @@ def test_fine_tuning_starts_from_the_base_keeps_its_tags_and_adds_one(
     assert "held out for validation" in result.stderr
     meta = json.loads(Path("ft/model.json").read_text())
     assert meta["tags"] == ["a", "b", "elves"] and meta["tag_counts"]["elves"] > 0
+    # the base's figure on the held-out names is what Keras measures there for the unchanged start
+    assert meta["training"]["base_val_nll"] == pytest.approx(meta["training"]["best_val_nll"], abs=1e-4)
+    assert f"the base model unchanged: validation NLL {meta['training']['base_val_nll']:.4f}" in result.stderr
     assert meta["base"]["path"] == str(tagged_base)
     assert meta["base"]["weights_sha256"] == ckpt.file_sha256(tagged_base / ckpt.WEIGHTS_FILE)
     base, tuned = _arrays(tagged_base), _arrays(Path("ft"))
@@ -77,21 +80,57 @@ def test_fine_tuning_starts_from_the_base_keeps_its_tags_and_adds_one(
     assert novel.exit_code == 0 and not set(novel.stdout.split()) & set(ELVES)
 
 
-def test_new_tag_starts_from_the_likeliest_base_tag(tagged_base: Path) -> None:
+@pytest.mark.parametrize("names", [NAMES[len(NAMES) // 2 :], NAMES[::3], ELVES])
+def test_new_tag_starts_where_the_base_finds_its_names_likeliest(tagged_base: Path, names: list[str]) -> None:
     base = open_base(str(tagged_base))
-    names = NAMES[len(NAMES) // 2 :]
-    arrays = initial_weights(base, base.meta.architecture, ["a", "b", "new"], {"new": names}, 0, print)
-    likeliest = int(
-        np.argmax(tag_log_probs(NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet, names).sum(0))
-    )
-    np.testing.assert_array_equal(arrays["tag_embedding"][2], base.arrays["tag_embedding"][likeliest])
+    said: list[str] = []
+    arrays = initial_weights(base, base.meta.architecture, ["a", "b", "new"], {"new": names}, 0, said.append)
+    lm, alphabet, rows = NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet, base.arrays["tag_embedding"]
+    per_name = tag_log_probs(lm, alphabet, names)
+    posterior = np.exp(per_name) / np.exp(per_name).sum(axis=1, keepdims=True)
+    candidates = [*rows, posterior.mean(axis=0) @ rows]  # each base tag's row, and their posterior mean
+    totals = [
+        tag_log_probs(NumpyLSTM.from_arrays({**base.arrays, "tag_embedding": np.vstack([rows, row])}),
+                      alphabet, names)[:, -1].sum()
+        for row in candidates
+    ]  # fmt: skip
+    best = int(np.argmax(totals))
+    np.testing.assert_allclose(arrays["tag_embedding"][2], candidates[best], rtol=1e-5)
+    assert ("averaged by its names' posterior" in said[0]) == (best == len(rows))
+
+
+def test_a_file_mixing_the_base_styles_starts_between_them() -> None:
+    base = open_base("bundled")  # female, male, surname
+    names = ["mary", "john", "anna", "james", "linda", "robert", "karin", "erik", "ingrid", "lars"]
+    said: list[str] = []
+    tags = [*base.meta.tags, "x"]
+    arrays = initial_weights(base, base.meta.architecture, tags, {"x": names}, 0, said.append)
+    assert "averaged by its names' posterior (female" in said[0]
+    rows, alphabet = base.arrays["tag_embedding"], base.meta.alphabet
+    mixed = base_nll(arrays, alphabet, names, [3] * len(names))
+    for row in rows:  # the mean beats every single base tag's embedding on these names
+        single = {**arrays, "tag_embedding": np.vstack([rows, row])}
+        assert mixed < base_nll(single, alphabet, names, [3] * len(names))
 
 
 def test_shrink_scales_the_start_but_not_the_tag_embedding(tagged_base: Path) -> None:
     base = open_base(str(tagged_base))
-    arrays = initial_weights(base, base.meta.architecture, ["a", "b"], {}, 0, print, shrink=0.5)
+    arrays = shrink(initial_weights(base, base.meta.architecture, ["a", "b"], {}, 0, print), 0.5)
     for key, value in base.arrays.items():
         np.testing.assert_allclose(arrays[key], value if key == "tag_embedding" else value * 0.5)
+
+
+def test_base_nll_reads_a_new_tag_as_its_nearest_base_tag(tagged_base: Path) -> None:
+    base = open_base(str(tagged_base))
+    names = NAMES[len(NAMES) // 2 :]
+    arrays = initial_weights(base, base.meta.architecture, ["a", "b", "new"], {"new": names}, 0, print)
+    lm, alphabet = NumpyLSTM.from_arrays(base.arrays), base.meta.alphabet
+    nearest = int(np.argmax(tag_log_probs(lm, alphabet, names).sum(0)))
+    scores = score_names(lm, alphabet, names[:7], [nearest] * 7)
+    expected = -sum(s.log_prob for s in scores) / sum(s.symbols for s in scores)
+    assert base_nll(arrays, alphabet, names[:7], [2] * 7) == pytest.approx(expected, rel=1e-6)
+    worse = base_nll(shrink(arrays, 0.5), alphabet, names[:7], [2] * 7)
+    assert worse != pytest.approx(expected, rel=1e-3)  # a shrunk start is not the base
 
 
 def test_an_untagged_base_given_tags_starts_with_its_own_probabilities(tmp_path: Path) -> None:
@@ -127,7 +166,21 @@ def test_fine_tuning_learns_resumes_and_info_shows_the_base(tagged_base: Path, t
     assert meta["training"]["options"]["init_shrink"] == FINETUNE_DEFAULTS["init_shrink"]  # the default
     info = _run("info", "--model", "ft", "--json")
     assert json.loads(info.stdout)["base_model"]["path"] == str(tagged_base)
+    base_val_nll = meta["training"]["base_val_nll"]  # measured once, kept by the resumed run
+    assert json.loads(info.stdout)["base_val_nll"] == base_val_nll
+    assert f"(the base model unchanged: {base_val_nll:.4f})" in result.stderr
     assert "base_model: path=" in _run("info", "--model", "ft").stdout
+
+
+def test_a_fine_tuning_worse_than_its_base_says_so(tagged_base: Path, elves_file: Path) -> None:
+    # a learning rate of 1e-12 keeps the half-shrunk start, far worse than the base itself
+    result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
+                  "--epochs", "1", "--learning-rate", "1e-12", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    training = json.loads(Path("ft/model.json").read_text())["training"]
+    assert training["best_val_nll"] > training["base_val_nll"]
+    assert "the base model unchanged predicts the held-out names better" in result.stderr
+    assert "--init-shrink 1" in result.stderr
 
 
 @pytest.mark.parametrize(
