@@ -229,8 +229,8 @@ def _init_weights(
     val: Corpus,
     val_tags: list[int] | None,
 ) -> dict:
-    """The weights a fine-tuning starts from, new tags placed near their likeliest base tag;
-    records (and says) how well the base unchanged predicts the held-out names."""
+    """The weights a fine-tuning starts from, each new tag where the base finds its names
+    likeliest; records (and says) how well the base unchanged predicts the held-out names."""
     new = meta.tags[len(base.meta.tags) :]
     by_tag = {tag: corpus.names_with_tag(tag) for tag in new}
     arrays = initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log)

@@ -251,9 +251,11 @@ def _finish(run: TrainingRun, fit: _Fit, where: object, multiworker: bool) -> di
         f"{best:.4f} nats{than_base}; model saved in {where}"
     )
     if than_base and best > base:
+        shrunk = run.opts.init_shrink < 1
         log(
             "note: the base model unchanged predicts the held-out names better than this fine-tuning; "
-            "for a file this close to its style, try --init-shrink 1 (or use the base model itself)"
+            f"for a file this close to its style, {'try --init-shrink 1, or ' if shrunk else ''}"
+            "use the base model itself"
         )
     if control.signal is not None and run.chief:
         log(
