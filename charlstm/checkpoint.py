@@ -246,8 +246,9 @@ class ModelMeta:
         """The facts ``charlstm info`` prints, in its order (tags only for a tagged model)."""
         arch = self.architecture.to_json() if self.tags else self.architecture.untagged()
         tagged = {"tags": {t: self.tag_counts.get(t, 0) for t in self.tags}, "family_tag": self.family_tag}
-        base = {"base_model": self.base.to_json() if self.base else None}  # fine-tuned from
-        base["base_val_nll"] = self.training.base_val_nll  # ... which did this well on the held-out names
+        fine_tuned = {}  # the base model, and its NLL on the fine-tuning's held-out names
+        if self.base:
+            fine_tuned = {"base_model": self.base.to_json(), "base_val_nll": self.training.base_val_nll}
         return {
             "format_version": self.format_version,
             "alphabet": "".join(self.alphabet.symbols).replace("\n", "\\n"),
@@ -259,7 +260,7 @@ class ModelMeta:
             "best_val_nll": self.training.best_val_nll,
             "training_file": self.training.file,
             "training_names": self.training.names,
-            **(base if self.base else {}),
+            **fine_tuned,
         }
 
 

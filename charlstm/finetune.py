@@ -24,7 +24,7 @@ import numpy as np
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.errors import OptionError
-from charlstm.evaluation import score_names, tag_log_probs
+from charlstm.evaluation import evaluate_names, score_names, tag_log_probs
 from charlstm.log import Log
 from charlstm.npmodel import NumpyLSTM
 from charlstm.options import BUNDLED, FINETUNE_DEFAULTS, TRAIN, Architecture, TrainOptions
@@ -118,20 +118,20 @@ def initial_weights(
         return arrays
     if not base.meta.tags:
         return _open_tag_pathways(arrays, arch, len(tags), seed)
-    embedding = arrays["tag_embedding"]
-    rows = [_new_tag_row(base, tag, names_by_tag.get(tag, []), log) for tag in tags[len(base.meta.tags) :]]
+    embedding, lm = arrays["tag_embedding"], NumpyLSTM.from_arrays(base.arrays)
+    new = tags[len(base.meta.tags) :]
+    rows = [_new_tag_row(base, lm, tag, names_by_tag.get(tag, []), log) for tag in new]
     if rows:
         arrays["tag_embedding"] = np.concatenate([embedding, np.stack(rows)]).astype(embedding.dtype)
     return arrays
 
 
-def _new_tag_row(base: Base, tag: str, names: list[str], log: Log) -> np.ndarray:
+def _new_tag_row(base: Base, lm: NumpyLSTM, tag: str, names: list[str], log: Log) -> np.ndarray:
     """The embedding a new tag starts from: of the base tags' rows and their posterior-weighted
     mean, the one under which the base finds ``names`` likeliest (see the module)."""
     embedding, alphabet = base.arrays["tag_embedding"], base.meta.alphabet
     if not names:
         return embedding[0]
-    lm = NumpyLSTM.from_arrays(base.arrays)
     per_name = tag_log_probs(lm, alphabet, names)  # [names, base tags]
     posterior = np.exp(per_name - per_name.max(axis=1, keepdims=True))
     weights = (posterior / posterior.sum(axis=1, keepdims=True)).mean(axis=0)
@@ -169,8 +169,7 @@ def base_nll(
     """NLL per symbol of held-out names under :func:`initial_weights`' unshrunk arrays: the
     base unchanged, each new tag read as its nearest base tag. A fine-tuning that ends
     above it has made the base worse at the file's own names."""
-    scores = score_names(NumpyLSTM.from_arrays(arrays), alphabet, names, tags)
-    return -sum(s.log_prob for s in scores) / sum(s.symbols for s in scores)
+    return evaluate_names(NumpyLSTM.from_arrays(arrays), alphabet, names, tags).nll_per_char
 
 
 def _open_tag_pathways(arrays: dict, arch: Architecture, n_tags: int, seed: int) -> dict[str, np.ndarray]:
