@@ -120,7 +120,7 @@ def initial_weights(
         return _open_tag_pathways(arrays, arch, len(tags), seed)
     embedding, lm = arrays["tag_embedding"], NumpyLSTM.from_arrays(base.arrays)
     new = tags[len(base.meta.tags) :]
-    rows = [_new_tag_row(base, lm, tag, names_by_tag.get(tag, []), log) for tag in new]
+    rows = [_new_tag_row(base, lm, tag, names_by_tag[tag], log) for tag in new]
     if rows:
         arrays["tag_embedding"] = np.concatenate([embedding, np.stack(rows)]).astype(embedding.dtype)
     return arrays
@@ -130,8 +130,6 @@ def _new_tag_row(base: Base, lm: NumpyLSTM, tag: str, names: list[str], log: Log
     """The embedding a new tag starts from: of the base tags' rows and their posterior-weighted
     mean, the one under which the base finds ``names`` likeliest (see the module)."""
     embedding, alphabet = base.arrays["tag_embedding"], base.meta.alphabet
-    if not names:
-        return embedding[0]
     per_name = tag_log_probs(lm, alphabet, names)  # [names, base tags]
     posterior = np.exp(per_name - per_name.max(axis=1, keepdims=True))
     weights = (posterior / posterior.sum(axis=1, keepdims=True)).mean(axis=0)
@@ -167,7 +165,7 @@ def base_nll(
     arrays: dict[str, np.ndarray], alphabet: Alphabet, names: list[str], tags: list[int] | None
 ) -> float:
     """NLL per symbol of held-out names under :func:`initial_weights`' unshrunk arrays: the
-    base unchanged, each new tag read as its nearest base tag. A fine-tuning that ends
+    base unchanged, each new tag read at its starting embedding. A fine-tuning that ends
     above it has made the base worse at the file's own names."""
     return evaluate_names(NumpyLSTM.from_arrays(arrays), alphabet, names, tags).nll_per_char
 
