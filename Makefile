@@ -39,12 +39,13 @@ data: $(STAMP)
 	$(BIN)/python data/build.py
 
 ## pretrained: retrain the bundled names model, tagged female/male/surname, from data/names.tsv
-## (the shipped recipe: without --input-dropout and --weight-decay, which made its tags less faithful; see README)
+## (the shipped recipe: without --input-dropout and --weight-decay, which made its tags less faithful,
+## and the learning rate it was trained with; see README)
 pretrained: $(STAMP)
 	rm -rf build/pretrained-names
 	$(BIN)/charlstm train data/names.tsv --model build/pretrained-names --seed 1 \
 		--hidden 192 --layers 1 --dropout 0.2 --batch-size 64 --balance-tags --time-limit 1800 \
-		--input-dropout 0 --weight-decay 0
+		--input-dropout 0 --weight-decay 0 --learning-rate 3e-3
 	$(BIN)/python -m charlstm.bundle build/pretrained-names charlstm/pretrained/names
 
 ## bench-train: train on $(DATA)/names-ssa2018-train.txt for 10 minutes, print the test NLL (target <= 1.88)
@@ -57,10 +58,12 @@ bench-throughput: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py $(DATA)
 
 ## pretrained-words: retrain the bundled words LM (blend features) from data/words.txt
+## (the shipped recipe: no dropout, plain Adam at 3e-3, as model.json records)
 pretrained-words: $(STAMP)
 	rm -rf build/pretrained-words
 	nice -n 10 $(BIN)/charlstm train data/words.txt --model build/pretrained-words --seed 1 \
-		--hidden 128 --layers 1 --batch-size 128 --epochs 20 --patience 3 --time-limit 900
+		--hidden 128 --layers 1 --batch-size 128 --epochs 20 --patience 3 --time-limit 900 \
+		--dropout 0 --input-dropout 0 --weight-decay 0 --learning-rate 3e-3
 	$(BIN)/python -m charlstm.bundle build/pretrained-words charlstm/pretrained/words --without-names
 
 ## fit-blend: fit the blend reranker (charlstm/blend_weights.json), print its cross-validation figures

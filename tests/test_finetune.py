@@ -14,7 +14,7 @@ from charlstm.cli import cli
 from charlstm.evaluation import score_names, tag_log_probs
 from charlstm.finetune import base_nll, initial_weights, open_base, shrink
 from charlstm.npmodel import NumpyLSTM
-from charlstm.options import FINETUNE_DEFAULTS, Architecture
+from charlstm.options import FINETUNE_DEFAULTS, TRAIN, Architecture
 from charlstm.preflight import preflight
 from tests.conftest import NAMES
 
@@ -164,6 +164,7 @@ def test_fine_tuning_learns_resumes_and_info_shows_the_base(tagged_base: Path, t
     meta = json.loads(Path("ft/model.json").read_text())
     assert meta["tags"] == ["a", "b", "c"] and meta["training"]["options"]["init_from"] == str(tagged_base)
     assert meta["training"]["options"]["init_shrink"] == FINETUNE_DEFAULTS["init_shrink"]  # the default
+    assert meta["training"]["options"]["learning_rate"] == 0.02  # given: it wins over fine-tuning's
     info = _run("info", "--model", "ft", "--json")
     assert json.loads(info.stdout)["base_model"]["path"] == str(tagged_base)
     base_val_nll = meta["training"]["base_val_nll"]  # measured once, kept by the resumed run
@@ -230,6 +231,8 @@ def test_fine_tuning_the_bundled_model(elves_file: Path) -> None:
     assert meta["base"]["weights_sha256"] == ckpt.file_sha256(bundled / ckpt.WEIGHTS_FILE)
     assert meta["architecture"]["hidden"] == ckpt.read_meta(bundled).architecture.hidden
     assert meta["architecture"]["dropout"] == FINETUNE_DEFAULTS["dropout"]  # not given: fine-tuning's
+    learning_rate = meta["training"]["options"]["learning_rate"]
+    assert learning_rate == FINETUNE_DEFAULTS["learning_rate"] != TRAIN.learning_rate
     base_tags = ckpt.read_meta(bundled).tags
     assert meta["tags"] == [*base_tags, "elves"] if base_tags else not meta.get("tags")
     for tag in [*base_tags[:1], "elves"] if base_tags else []:
