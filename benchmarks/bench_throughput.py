@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, options in CONFIGS.items():
         values = speeds[name]
         label = " ".join(options) or "(defaults)"
-        print(f"  {name:6s} {label:50s} {statistics.median(values):,.0f} symbols/s "
+        print(f"  {name:6s} {label:72s} {statistics.median(values):,.0f} symbols/s "
               f"(median of {len(values)} epochs, {min(values):,.0f}-{max(values):,.0f})")  # fmt: skip
     return 0
 
