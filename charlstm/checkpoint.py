@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,7 @@ NAMES_FILE = "training-names.txt"
 HISTORY_FILE = "history.csv"
 STATE_DIR = "state"
 STATE_FILE = "state.json"
+RETRY_DIR = "unshrunk"  # a fine-tuning's second start trains here (training._train_unshrunk)
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
 
@@ -424,6 +426,19 @@ def clear_state(model_dir: Path) -> None:
     if state_dir.is_dir():
         for old in state_dir.iterdir():
             old.unlink()
+
+
+def adopt_training(source: Path, target: Path) -> None:
+    """Move the training saved in model directory ``source`` into ``target``, replacing
+    target's, each file renamed into place whole (``model.json`` last); remove ``source``."""
+    clear_state(target)
+    (target / STATE_DIR).mkdir(exist_ok=True)
+    for path in sorted((source / STATE_DIR).iterdir(), key=lambda p: p.name == STATE_FILE):
+        os.replace(path, target / STATE_DIR / path.name)
+    for name in (WEIGHTS_FILE, KERAS_FILE, NAMES_FILE, HISTORY_FILE, META_FILE):
+        if (source / name).exists():
+            os.replace(source / name, target / name)
+    shutil.rmtree(source)
 
 
 def lstm_layer_count(arrays: dict) -> int:

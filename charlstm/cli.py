@@ -278,8 +278,9 @@ def cli() -> None:
     default=TRAIN.init_shrink,
     help="With --init-from: start from the base's weights times this factor (a warm start nearer "
     "a fresh one generalises better). Default when fine-tuning: "
-    f"{FINETUNE_DEFAULTS['init_shrink']:g}; 1 suits a file close to the base's style (train says "
-    "so when the base unchanged predicts the held-out names better than the fine-tuned model).",
+    f"{FINETUNE_DEFAULTS['init_shrink']:g}; 1 suits a file close to the base's style. Left at "
+    "the default, a fine-tuning that ends above the base unchanged on the held-out names trains "
+    "once more from the unshrunk base and keeps the better of the two by validation NLL.",
 )
 @click.option(
     "--seed",

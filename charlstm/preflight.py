@@ -11,9 +11,10 @@ names on in a :class:`TrainingRun`, so nothing is read twice, and
 from __future__ import annotations
 
 import contextlib
+import copy
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from charlstm import checkpoint as ckpt
@@ -53,6 +54,7 @@ class TrainingRun:
     train_tags: list[int] | None = None  # each name's tag id, for a tagged model
     val_tags: list[int] | None = None
     init_weights: dict | None = None  # weights.npz arrays a fine-tuning starts from (--init-from)
+    retry: TrainingRun | None = None  # a fine-tuning's second start, unshrunk (training._against_base)
 
     @property
     def alphabet(self) -> Alphabet:
@@ -135,10 +137,8 @@ def _read_run(
     record.file, record.names = ", ".join(names_files), len(corpus.names)
     record.train_names, record.val_names = len(train_names), len(val_corpus.names)
     record.options = opts.to_json()
-    init_weights = None
-    if base is not None:
-        init_weights = _init_weights(base, meta, corpus, opts, log, val_corpus, val_tags)
-    return TrainingRun(
+    unshrunk = None if base is None else _init_weights(base, meta, corpus, opts, log, val_corpus, val_tags)
+    run = TrainingRun(
         names_files=names_files,
         model_dir=model_dir,
         chief=chief,
@@ -152,8 +152,27 @@ def _read_run(
         log=log,
         train_tags=train_tags,
         val_tags=val_tags,
-        init_weights=init_weights,
+        init_weights=None if unshrunk is None else shrink(unshrunk, opts.init_shrink),
     )
+    run.retry = _unshrunk_start(run, unshrunk, explicit)
+    return run
+
+
+def _unshrunk_start(run: TrainingRun, arrays: dict | None, explicit: frozenset[str]) -> TrainingRun | None:
+    """``run`` started from the base's weights unshrunk (``--init-shrink 1``), into
+    :data:`~charlstm.checkpoint.RETRY_DIR` inside its model directory: for a fine-tuning
+    whose shrink is the default, with held-out names to choose by, in one process."""
+    opts = run.opts
+    shrink_defaulted = "init_shrink" not in explicit and opts.init_shrink < 1
+    if arrays is None or not shrink_defaulted or not run.val_names or opts.strategy == "multiworker":
+        return None
+    opts = replace(opts, init_shrink=1.0)
+    meta = copy.deepcopy(run.meta)
+    meta.training.options = opts.to_json()
+    return replace(
+        run, model_dir=run.model_dir / ckpt.RETRY_DIR, opts=opts, overwrite=True, meta=meta,
+        state=ckpt.TrainingState(), init_weights=arrays,
+    )  # fmt: skip
 
 
 def _new_meta(opts: TrainOptions, explicit: frozenset[str], log: Log) -> tuple[ckpt.ModelMeta, Base | None]:
@@ -229,8 +248,8 @@ def _init_weights(
     val: Corpus,
     val_tags: list[int] | None,
 ) -> dict:
-    """The weights a fine-tuning starts from, each new tag where the base finds its names
-    likeliest; records (and says) how well the base unchanged predicts the held-out names."""
+    """The base's weights for the fine-tuning (unshrunk), each new tag where the base finds its
+    names likeliest; records (and says) how well the base unchanged predicts the held-out names."""
     new = meta.tags[len(base.meta.tags) :]
     by_tag = {tag: corpus.names_with_tag(tag) for tag in new}
     arrays = initial_weights(base, meta.architecture, meta.tags, by_tag, opts.seed, log)
@@ -240,7 +259,7 @@ def _init_weights(
             f"the base model unchanged: validation NLL {meta.training.base_val_nll:.4f} nats per symbol "
             "(a fine-tuning should end below it)"
         )
-    return shrink(arrays, opts.init_shrink)
+    return arrays
 
 
 def _tag_ids(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -77,14 +78,74 @@ def train_run(run: TrainingRun, started: float | None = None) -> dict:
 
     ``started`` is the ``time.monotonic()`` the time limit counts from (default: now).
     The record's ``stopped`` says why training ended; ``signal`` is set when SIGINT or
-    SIGTERM interrupted it (the state is saved; ``--resume`` continues).
+    SIGTERM interrupted it (the state is saved; ``--resume`` continues). A fine-tuning
+    may train twice (:func:`_against_base`).
     """
     started = time.monotonic() if started is None else started
     strategy = select_strategy(run.opts.strategy, run.log)  # first: logical devices must precede TF's start
     if not is_multiworker(strategy):
-        return _train(run, strategy, started)
+        return _against_base(run, strategy, _train(run, strategy, started), started)
     with lost_workers_as_errors():
-        return _train(run, strategy, started)
+        return _against_base(run, strategy, _train(run, strategy, started), started)
+
+
+def _against_base(run: TrainingRun, strategy, record: dict, started: float) -> dict:
+    """A fine-tuning that ends above its base unchanged on the held-out names (a file close
+    to the base's style, which the shrunk start has partly forgotten) trains once more from
+    the base's weights unshrunk, if the shrink was fine-tuning's default
+    (:attr:`TrainingRun.retry`) and as much time is left as the first took; else says so.
+    """
+    best, base = record["best_val_nll"], record["base_val_nll"]
+    if record["signal"] is not None or best is None or base is None or best <= base:
+        return record
+    spent = time.monotonic() - started
+    deadline = None if run.opts.time_limit is None else started + run.opts.time_limit
+    if run.retry is not None and (deadline is None or deadline - time.monotonic() >= spent):
+        return _train_unshrunk(run, strategy, record, started)
+    _say_base_is_better(run)
+    return record
+
+
+def _train_unshrunk(run: TrainingRun, strategy, record: dict, started: float) -> dict:
+    """Fine-tune ``run.retry`` (unshrunk) beside ``run``; keep the better by validation NLL.
+
+    The second training saves into its own directory inside the first's, so the first
+    model stands until the second has done better; then its files replace the first's.
+    Interrupted, the second stays there, resumable as a model directory of its own.
+    """
+    retry, log, first = run.retry, run.log, record["best_val_nll"]
+    log(
+        f"fine-tuning once more, from the base's weights unshrunk (--init-shrink 1) into {retry.model_dir}, "
+        "to keep the better of the two"
+    )
+    shutil.rmtree(retry.model_dir, ignore_errors=True)  # an earlier one's, interrupted
+    retry.model_dir.mkdir()
+    keras.backend.clear_session()
+    again = _train(retry, strategy, started)
+    if again["signal"] is not None:
+        log(f"the first fine-tuning stays in {run.model_dir}")
+        return {**record, "signal": again["signal"]}
+    if again["best_val_nll"] < first:
+        ckpt.adopt_training(retry.model_dir, run.model_dir)
+        log(f"kept the second: validation NLL {again['best_val_nll']:.4f} against {first:.4f}; "
+            f"model saved in {run.model_dir}")  # fmt: skip
+        record = again
+    else:
+        shutil.rmtree(retry.model_dir)
+        log(f"kept the first: validation NLL {first:.4f} against {again['best_val_nll']:.4f}")
+    if record["best_val_nll"] > record["base_val_nll"]:
+        _say_base_is_better(retry)
+    return record
+
+
+def _say_base_is_better(run: TrainingRun) -> None:
+    """Tell the user that the base unchanged predicts the held-out names better."""
+    shrunk = run.opts.init_shrink < 1
+    run.log(
+        "note: the base model unchanged predicts the held-out names better than this fine-tuning; "
+        f"for a file this close to its style, {'try --init-shrink 1, or ' if shrunk else ''}"
+        "use the base model itself"
+    )
 
 
 def choose_schedule(opts: TrainOptions, deadline: float | None) -> str:
@@ -133,6 +194,7 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
     opts, model_dir = run.opts, run.model_dir
     if run.overwrite and not run.resume:
         ckpt.clear_state(model_dir)
+        shutil.rmtree(model_dir / ckpt.RETRY_DIR, ignore_errors=True)  # an earlier fine-tuning's second start
     ckpt.write_training_names(model_dir, set(run.train_names))
     keras.utils.set_random_seed(opts.seed + run.state.step)
     with strategy.scope():  # variables live on every replica; Keras splits each batch among them
@@ -250,13 +312,6 @@ def _finish(run: TrainingRun, fit: _Fit, where: object, multiworker: bool) -> di
         f"stopped ({stopped}); best epoch {run.meta.training.best_epoch}: {fit.monitor} "
         f"{best:.4f} nats{than_base}; model saved in {where}"
     )
-    if than_base and best > base:
-        shrunk = run.opts.init_shrink < 1
-        log(
-            "note: the base model unchanged predicts the held-out names better than this fine-tuning; "
-            f"for a file this close to its style, {'try --init-shrink 1, or ' if shrunk else ''}"
-            "use the base model itself"
-        )
     if control.signal is not None and run.chief:
         log(
             f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "

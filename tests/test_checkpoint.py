@@ -211,3 +211,18 @@ def test_disk_full_while_training_keeps_the_previous_checkpoint(
     generated = CliRunner().invoke(cli, ["generate", "--model", str(model), "--n", "3", "--seed", "1"])
     assert generated.exit_code == 0, generated.output
     assert len(generated.stdout.split()) == 3
+
+
+def test_adopt_training_replaces_the_target_files_and_state_with_the_sources(tmp_path: Path) -> None:
+    first, second = tmp_path / "m", tmp_path / "m" / ckpt.RETRY_DIR
+    for model, step in ((first, 10), (second, 20)):
+        (model / ckpt.STATE_DIR).mkdir(parents=True)
+        for name in (ckpt.META_FILE, ckpt.WEIGHTS_FILE, ckpt.HISTORY_FILE, ckpt.NAMES_FILE):
+            (model / name).write_text(f"{name} of step {step}")
+        (model / ckpt.STATE_DIR / f"step-{step}.keras").write_text("model")
+        (model / ckpt.STATE_DIR / ckpt.STATE_FILE).write_text(json.dumps({"model": f"step-{step}.keras"}))
+    ckpt.adopt_training(second, first)
+    assert not second.exists()
+    assert (first / ckpt.META_FILE).read_text() == f"{ckpt.META_FILE} of step 20"
+    assert (first / ckpt.NAMES_FILE).read_text() == f"{ckpt.NAMES_FILE} of step 20"
+    assert sorted(p.name for p in (first / ckpt.STATE_DIR).iterdir()) == [ckpt.STATE_FILE, "step-20.keras"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -173,15 +174,68 @@ def test_fine_tuning_learns_resumes_and_info_shows_the_base(tagged_base: Path, t
     assert "base_model: path=" in _run("info", "--model", "ft").stdout
 
 
-def test_a_fine_tuning_worse_than_its_base_says_so(tagged_base: Path, elves_file: Path) -> None:
-    # a learning rate of 1e-12 keeps the half-shrunk start, far worse than the base itself
+def test_a_fine_tuning_worse_than_its_base_trains_again_unshrunk_and_keeps_the_better(
+    tagged_base: Path, elves_file: Path
+) -> None:
+    # a learning rate of 1e-12 keeps each start as it is: the half-shrunk one is far worse than the base
     result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
                   "--epochs", "1", "--learning-rate", "1e-12", *TINY)  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "fine-tuning once more, from the base's weights unshrunk (--init-shrink 1)" in result.stderr
+    assert "kept the second" in result.stderr
+    meta = json.loads(Path("ft/model.json").read_text())
+    assert meta["training"]["options"]["init_shrink"] == 1.0
+    assert meta["training"]["best_val_nll"] == pytest.approx(meta["training"]["base_val_nll"], abs=1e-4)
+    base, tuned = _arrays(tagged_base), _arrays(Path("ft"))
+    for key, value in base.items():  # the second start's weights replaced the first's
+        np.testing.assert_allclose(tuned[key][: len(value)], value, atol=1e-6, err_msg=key)
+    assert not Path("ft", ckpt.RETRY_DIR).exists()
+    state = json.loads(Path("ft/state/state.json").read_text())
+    assert Path("ft/state", state["model"]).is_file() and len(list(Path("ft/state").iterdir())) == 2
+    assert _run("train", str(elves_file), "--model", "ft", "--resume", "--epochs", "2").exit_code == 0
+
+
+def test_an_explicit_shrink_trains_once_and_says_the_base_is_better(
+    tagged_base: Path, elves_file: Path
+) -> None:
+    result = _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
+                  "--epochs", "1", "--learning-rate", "1e-12", "--init-shrink", "0.5", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
     training = json.loads(Path("ft/model.json").read_text())["training"]
-    assert training["best_val_nll"] > training["base_val_nll"]
+    assert training["best_val_nll"] > training["base_val_nll"] and training["options"]["init_shrink"] == 0.5
+    assert "once more" not in result.stderr
     assert "the base model unchanged predicts the held-out names better" in result.stderr
     assert "try --init-shrink 1, or use the base model itself" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("second", "time_limit", "says"),
+    [({"best_val_nll": 2.5, "signal": None}, None, "kept the first: validation NLL 2.4000 against 2.5000"),
+     ({"best_val_nll": 2.1, "signal": 2}, None, "the first fine-tuning stays in"),
+     (None, 150.0, "try --init-shrink 1, or use the base model itself")],
+)  # fmt: skip
+def test_the_second_start_keeps_the_first_when_worse_interrupted_or_out_of_time(
+    tagged_base: Path, elves_file: Path, monkeypatch: pytest.MonkeyPatch, second, time_limit, says
+) -> None:
+    from charlstm import training
+    from charlstm.options import TrainOptions
+
+    first = {"best_val_nll": 2.4, "base_val_nll": 2.0, "signal": None}
+    opts = TrainOptions(init_from=str(tagged_base), val_fraction=0.2, time_limit=time_limit)
+    logged: list[str] = []
+    with preflight([elves_file], "ft", opts, log=logged.append) as run:
+        assert run.retry is not None and run.retry.opts.init_shrink == 1.0 and run.opts.init_shrink == 0.5
+
+        def fake_train(retry, strategy, started):  # the second training, as _train records it
+            (retry.model_dir / ckpt.META_FILE).write_text("{}")
+            return {"base_val_nll": 2.0, **second}
+
+        monkeypatch.setattr(training, "_train", fake_train)
+        record = training._against_base(run, None, first, time.monotonic() - 100)
+    assert says in "\n".join(logged)
+    assert record["best_val_nll"] == 2.4 and record["signal"] == (second or {}).get("signal")
+    interrupted = bool(second and second["signal"])
+    assert Path("ft", ckpt.RETRY_DIR, ckpt.META_FILE).exists() == interrupted  # resumable there
 
 
 @pytest.mark.parametrize(
