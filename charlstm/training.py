@@ -118,8 +118,7 @@ def _train_unshrunk(run: TrainingRun, strategy, record: dict, started: float) ->
         f"fine-tuning once more, from the base's weights unshrunk (--init-shrink 1) into {retry.model_dir}, "
         "to keep the better of the two"
     )
-    shutil.rmtree(retry.model_dir, ignore_errors=True)  # an earlier one's, interrupted
-    retry.model_dir.mkdir()
+    retry.model_dir.mkdir()  # an earlier one's, interrupted, went with this run's --overwrite
     keras.backend.clear_session()
     again = _train(retry, strategy, started)
     if again["signal"] is not None:
