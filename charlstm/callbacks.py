@@ -1,4 +1,4 @@
-"""The Keras callbacks of a training: epoch report, checkpoints, schedule, stopping.
+"""The Keras callbacks of a training: epoch report, checkpoints, schedule, weight average, stopping.
 
 All of them also drive the multi-worker loop (:func:`charlstm.distribute.fit_across_workers`);
 there ``worker_max`` (:data:`charlstm.distribute.WorkerMax`) makes every worker take
@@ -7,8 +7,10 @@ the same clock- or signal-driven decision.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +109,12 @@ class Checkpointer(keras.callbacks.Callback):
         stateful: list,
         interval: float,
         worker_max: WorkerMax = own_value,
+        averager: WeightAverage | None = None,
     ) -> None:
         super().__init__()
         self.dir, self.meta, self.monitor, self.state = model_dir, meta, monitor, state
         self.stateful, self.interval, self.worker_max = stateful, interval, worker_max
+        self.averager = averager
         self.save_seconds = 0.0  # how long the last epoch-end save took
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -125,15 +129,22 @@ class Checkpointer(keras.callbacks.Callback):
         started = time.monotonic()
         logs = dict(logs or {})
         current = float(logs.get(self.monitor, math.inf))
+        averager = self.averager
+        if averager is None or averager.val_nll is None or averager.val_nll >= current:
+            averager = None  # this epoch's own weights are the candidate
+        else:
+            current = averager.val_nll
         state = self.state
         record = {"epoch": epoch + 1, "step": state.step, **{k: float(v) for k, v in logs.items()}}
         state.history.append(record)
         state.epoch = epoch + 1
+        training = self.meta.training
         if current < state.best_or_inf:
             state.best, state.best_epoch = current, epoch + 1
-            save_inference_model(self.dir / ckpt.KERAS_FILE, self.model, self.meta)  # Keras layers only
-            ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
-        training = self.meta.training
+            with averager.swapped_in() if averager else contextlib.nullcontext():
+                save_inference_model(self.dir / ckpt.KERAS_FILE, self.model, self.meta)  # Keras layers only
+                ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
+            training.averaged_epochs = list(state.average_epochs) if averager else None
         training.epochs, training.best_epoch = epoch + 1, state.best_epoch
         training.best_val_nll = state.best if self.monitor == "val_nll" else None
         training.best_train_nll = state.best if self.monitor == "nll" else None
@@ -163,6 +174,14 @@ class RestoreCallbackState(keras.callbacks.Callback):
                 setattr(cb, key, value if key == "best" else int(value))
 
 
+COSINE_FLOOR = 0.01  # the cosine schedule ends at this share of its starting learning rate
+
+
+def cosine_scale(progress: float) -> float:
+    """The cosine schedule's learning rate at ``progress`` (0 to 1), as a share of its start."""
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 class CosineToDeadline(keras.callbacks.Callback):
     """Anneals the learning rate along a half cosine to 1% of its start by the end of training.
 
@@ -174,11 +193,9 @@ class CosineToDeadline(keras.callbacks.Callback):
     furthest progress).
     """
 
-    def __init__(
-        self, deadline: float, steps: int, floor: float = 0.01, worker_max: WorkerMax = own_value
-    ) -> None:
+    def __init__(self, deadline: float, steps: int, worker_max: WorkerMax = own_value) -> None:
         super().__init__()
-        self.deadline, self.steps, self.floor, self.worker_max = deadline, max(steps, 1), floor, worker_max
+        self.deadline, self.steps, self.worker_max = deadline, max(steps, 1), worker_max
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -188,11 +205,63 @@ class CosineToDeadline(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         timed = (time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9)
         progress = self.worker_max(min(max(timed, self.done / self.steps), 1.0))
-        scale = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        self.model.optimizer.learning_rate.assign(self.base * scale)
+        self.model.optimizer.learning_rate.assign(self.base * cosine_scale(progress))
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.done += 1
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """Averages the weights of every epoch that ends once the learning rate is down to
+    ``start_lr``, and validates the average after each such epoch.
+
+    This is stochastic weight averaging (Izmailov et al., 2018): the weights along the
+    annealing schedule circle a wide minimum, and their mean lies nearer its middle, so
+    it predicts held-out names better than any one of them (README, Training). The
+    :class:`Checkpointer` keeps the average when it validates better than every epoch.
+    Keras' optimizers can average too (``use_ema``), but per step from the very first
+    step, and swap the average in only when fitting ends; this needs a start late in
+    the schedule and a validation after every epoch.
+    """
+
+    def __init__(
+        self, model_dir: Path, state: ckpt.TrainingState, start_lr: float, val_data, val_steps: int, log: Log
+    ) -> None:
+        super().__init__()
+        self.dir, self.state, self.start_lr, self.log = model_dir, state, start_lr, log
+        self.val_data, self.val_steps = val_data, val_steps
+        self.average = ckpt.read_average(model_dir, state)  # resumed, or None
+        self.val_nll: float | None = None  # this epoch's average's validation NLL, if averaging
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.val_nll = None
+        if self.average is None and learning_rate(self.model) > self.start_lr:
+            return
+        weights = self.model.get_weights()
+        if self.average is None:
+            self.average, first = weights, epoch + 1
+        else:
+            first = self.state.average_epochs[0]
+            n = epoch + 1 - first  # epochs in the average so far
+            self.average = [a + (w - a) / (n + 1) for a, w in zip(self.average, weights, strict=True)]
+        ckpt.write_average(self.dir, self.state, self.average, [first, epoch + 1])
+        with self.swapped_in():
+            result = self.model.evaluate(self.val_data, steps=self.val_steps, verbose=0, return_dict=True)
+        self.val_nll = float(result["nll"])
+        if logs is not None:  # the history records it
+            logs["val_nll_averaged"] = self.val_nll
+        self.log(f"  weights averaged over epochs {first}-{epoch + 1}: val {self.val_nll:.4f} nats "
+                 f"({self.val_nll / math.log(2):.3f} bits)")  # fmt: skip
+
+    @contextlib.contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """The model holds the average inside the block, its own weights again after it."""
+        own = self.model.get_weights()
+        self.model.set_weights(self.average)
+        try:
+            yield
+        finally:
+            self.model.set_weights(own)
 
 
 _TIME_LIMIT, _INTERRUPTED = 1.0, 2.0  # why to stop, in the order workers settle on (the largest)
@@ -216,9 +285,11 @@ class StopControl(keras.callbacks.Callback):
         batch_symbols: float,
         checkpointer: Checkpointer,
         worker_max: WorkerMax | None = None,
+        val_passes: int = 1,
     ) -> None:
         super().__init__()
         self.deadline, self.val_symbols, self.batch_symbols = deadline, val_symbols, batch_symbols
+        self.val_passes = val_passes  # validations after the last batch (2 with a weight average)
         self.checkpointer, self.worker_max = checkpointer, worker_max
         self.signal: int | None = None
         self.reason: str | None = None
@@ -269,4 +340,4 @@ class StopControl(keras.callbacks.Callback):
             timed = max(self.batches - 1, 1) * self.batch_symbols
             val = self.val_symbols * self.busy / timed / 3 + self.first_batch
         save = self.checkpointer.save_seconds or 2.0
-        return 1.5 * (val + save) + 1.0
+        return 1.5 * (val * self.val_passes + save) + 1.0

@@ -138,6 +138,7 @@ class TrainingRecord:
     best_train_nll: float | None = None  # ... or its training NLL, without validation
     stopped: str | None = None  # why training ended: epochs, early stopping, time limit, interrupted
     base_val_nll: float | None = None  # a fine-tuning's base model, unchanged, on the same held-out names
+    averaged_epochs: list[int] | None = None  # [first, last]: the saved weights average these epochs'
 
     @classmethod
     def from_json(cls, data: dict) -> TrainingRecord:
@@ -259,6 +260,7 @@ class ModelMeta:
             "parameters": self.parameters,
             "epochs": self.training.epochs,
             "best_epoch": self.training.best_epoch,
+            **({"averaged_epochs": self.training.averaged_epochs} if self.training.averaged_epochs else {}),
             "best_val_nll": self.training.best_val_nll,
             "training_file": self.training.file,
             "training_names": self.training.names,
@@ -381,6 +383,8 @@ class TrainingState:
     best_epoch: int | None = None
     learning_rate: float | None = None  # the optimizer's, when saved
     model: str | None = None  # the step-N.keras file beside it (model and optimizer)
+    average: str | None = None  # the average-N.npz file beside it: the running weight average, if any
+    average_epochs: list[int] | None = None  # [first, last]: the epochs that average holds
 
     @property
     def best_or_inf(self) -> float:
@@ -415,9 +419,32 @@ def write_state(model_dir: Path, state: TrainingState, model: Any) -> None:
     save_keras(state_dir / name, model)
     state.model = name
     write_json(state_dir / STATE_FILE, asdict(state))
-    for old in state_dir.glob("step-*.keras"):
-        if old.name != name:
+    for old in [*state_dir.glob("step-*.keras"), *state_dir.glob("average-*.npz")]:
+        if old.name not in (name, state.average):
             old.unlink(missing_ok=True)
+
+
+def write_average(model_dir: Path, state: TrainingState, weights: list[Any], epochs: list[int]) -> None:
+    """Save a running weight average as ``state/average-N.npz`` (N: its last epoch) and record
+    it in ``state``; the next :func:`write_state` names it in ``state.json``."""
+    (model_dir / STATE_DIR).mkdir(exist_ok=True)
+    name = f"average-{epochs[1]}.npz"
+    write_arrays(model_dir / STATE_DIR / name, {f"w{i}": w for i, w in enumerate(weights)})
+    state.average, state.average_epochs = name, epochs
+
+
+def read_average(model_dir: Path, state: TrainingState) -> list[Any] | None:
+    """The running weight average ``state`` names, in the model's weight order (None if none)."""
+    import numpy as np
+
+    if state.average is None:
+        return None
+    path = model_dir / STATE_DIR / state.average
+    try:
+        with np.load(path) as arrays:
+            return [arrays[f"w{i}"] for i in range(len(arrays.files))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CharlstmError(f"{path}: missing or damaged ({exc}); cannot resume") from exc
 
 
 def clear_state(model_dir: Path) -> None:

@@ -299,6 +299,16 @@ def cli() -> None:
     "first (needs --time-limit); auto: cosine with "
     "--time-limit, else plateau.",
 )
+@click.option(
+    "--average-from",
+    type=FiniteFloatRange(0, 1),
+    default=TRAIN.average_from,
+    show_default=True,
+    metavar="SHARE",
+    help="With the cosine schedule and validation names: from this share of the schedule on, "
+    "average the weights of every epoch and validate the average; it is kept when it beats "
+    "every single epoch (stochastic weight averaging). 1 turns it off.",
+)
 @click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")
 @click.option(
     "--resume",

@@ -89,6 +89,7 @@ class TrainOptions:
     init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
     init_shrink: float = 1.0  # a fine-tuning starts from the base's weights times this ("shrink")
     lr_schedule: str = LR_SCHEDULES[0]
+    average_from: float = 0.35  # weight averaging's start, a share of the cosine schedule (callbacks)
     time_limit: float | None = _per_invocation(None)
     samples_per_epoch: int = _per_invocation(5)
     tensorboard: str | None = _per_invocation(None)

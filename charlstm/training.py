@@ -29,6 +29,8 @@ from charlstm.callbacks import (
     EpochReport,
     RestoreCallbackState,
     StopControl,
+    WeightAverage,
+    cosine_scale,
 )
 from charlstm.distribute import (
     WorkerMax,
@@ -246,8 +248,16 @@ def _assemble(
         callbacks.append(plateau)
     if opts.tensorboard and run.chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=opts.tensorboard, write_graph=False))
+    callbacks += [early, RestoreCallbackState(run.state.callbacks, stateful)]
+    averager = None
+    if schedule == "cosine" and val_plan is not None and opts.average_from < 1 and not multiworker:
+        start_lr = opts.learning_rate * cosine_scale(opts.average_from)
+        averager = WeightAverage(
+            run.model_dir, run.state, start_lr, val_plan.dataset(None), val_plan.n_batches, run.log
+        )
+        callbacks.append(averager)
     checkpointer = Checkpointer(
-        run.model_dir, run.meta, monitor, run.state, stateful, opts.state_interval, worker_max
+        run.model_dir, run.meta, monitor, run.state, stateful, opts.state_interval, worker_max, averager
     )
     val_symbols = val_plan.symbols if val_plan else 0
     control = StopControl(
@@ -256,8 +266,9 @@ def _assemble(
         plan.symbols / plan.n_batches,
         checkpointer,
         worker_max if multiworker else None,
+        val_passes=2 if averager else 1,
     )
-    callbacks += [early, RestoreCallbackState(run.state.callbacks, stateful), checkpointer, control]
+    callbacks += [checkpointer, control]
     return _Fit(model, plan, val_plan, callbacks, early, control, monitor)
 
 
@@ -307,10 +318,11 @@ def _finish(run: TrainingRun, fit: _Fit, where: object, multiworker: bool) -> di
     than_base = ""
     if base is not None and fit.monitor == "val_nll":  # a fine-tuning (see preflight._init_weights)
         than_base = f" (the base model unchanged: {base:.4f})"
-    log(
-        f"stopped ({stopped}); best epoch {run.meta.training.best_epoch}: {fit.monitor} "
-        f"{best:.4f} nats{than_base}; model saved in {where}"
-    )
+    averaged = run.meta.training.averaged_epochs
+    kept = f"best epoch {run.meta.training.best_epoch}"
+    if averaged:
+        kept = f"kept the weights averaged over epochs {averaged[0]}-{averaged[1]}"
+    log(f"stopped ({stopped}); {kept}: {fit.monitor} {best:.4f} nats{than_base}; model saved in {where}")
     if control.signal is not None and run.chief:
         log(
             f"training state saved; to continue{' on one machine' if multiworker else ''}: charlstm train "

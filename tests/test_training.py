@@ -238,3 +238,79 @@ def test_kill_loses_at_most_the_work_since_the_last_checkpoint(tmp_path: Path) -
     after = _resume_one_more_epoch(model_dir)
     per_epoch = saved["history"][0]["step"]
     assert after["step"] == saved["step"] + per_epoch  # resumed from the last saved step
+
+
+def _epoch_weights(model_dir: Path) -> list[np.ndarray]:
+    """The weights of the last epoch, from the saved training state."""
+    from charlstm.keras_setup import keras
+
+    return keras.models.load_model(model_dir / ckpt.STATE_DIR / _state(model_dir)["model"]).get_weights()
+
+
+def test_weight_average_is_the_mean_of_the_epochs_since_its_start_and_resumes(
+    names_file: Path, tmp_path: Path
+) -> None:
+    """From --average-from on, every epoch's weights join a running mean, which resume continues."""
+    model_dir = tmp_path / "m"
+    opts = TrainOptions(
+        epochs=2, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=600.0,
+        average_from=0.0,
+    )  # fmt: skip
+    train(names_file, model_dir, opts, log=lambda m: None)
+    state = _state(model_dir)
+    assert state["average_epochs"] == [1, 2] and state["average"] == "average-2.npz"
+    two = ckpt.read_average(model_dir, ckpt.read_state(model_dir)[0])
+    assert all("val_nll_averaged" in h for h in state["history"])
+    first = state["history"][0]  # an average of one epoch is that epoch
+    assert first["val_nll_averaged"] == pytest.approx(first["val_nll"], abs=1e-5)
+    lines: list[str] = []
+    opts = TrainOptions(epochs=3, samples_per_epoch=0, time_limit=600.0)
+    train(names_file, model_dir, opts, resume=True, explicit=frozenset({"epochs"}), log=lines.append)
+    state = _state(model_dir)
+    assert state["average_epochs"] == [1, 3]
+    assert sorted(p.name for p in (model_dir / ckpt.STATE_DIR).glob("average-*")) == ["average-3.npz"]
+    three = ckpt.read_average(model_dir, ckpt.read_state(model_dir)[0])
+    for a2, w3, a3 in zip(two, _epoch_weights(model_dir), three, strict=True):
+        np.testing.assert_allclose(a3, (2 * a2 + w3) / 3, atol=1e-6)
+    assert any(line.startswith("  weights averaged over epochs 1-3: val ") for line in lines)
+
+
+def test_a_better_average_is_saved_as_the_model(
+    names_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the average validates better than the epoch, weights.npz and model.keras hold the average."""
+    from charlstm.callbacks import WeightAverage
+
+    validate = WeightAverage.on_epoch_end
+
+    def better(self, epoch, logs=None):  # the average's validation NLL, made to win every epoch
+        validate(self, epoch, logs)
+        if self.val_nll is not None:
+            self.val_nll = -float(epoch)
+
+    monkeypatch.setattr(WeightAverage, "on_epoch_end", better)
+    model_dir = tmp_path / "m"
+    result = _run("train", str(names_file), "--model", str(model_dir), "--epochs", "3", "--time-limit", "600",
+                  "--average-from", "0.5", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    state = _state(model_dir)
+    first = state["average_epochs"][0]
+    assert first > 1 and "val_nll_averaged" not in state["history"][first - 2]
+    assert "kept the weights averaged over epochs" in result.stderr
+    saved = np.load(model_dir / ckpt.WEIGHTS_FILE)
+    average = ckpt.read_average(model_dir, ckpt.read_state(model_dir)[0])
+    np.testing.assert_allclose(saved["out_kernel"], average[-2], atol=1e-7)
+    assert not np.allclose(saved["out_kernel"], _epoch_weights(model_dir)[-2])
+    meta = json.loads((model_dir / ckpt.META_FILE).read_text())
+    assert meta["training"]["averaged_epochs"] == [first, 3] and meta["training"]["best_val_nll"] == -2.0
+    info = _run("info", "--model", str(model_dir))
+    assert f"averaged_epochs: [{first}, 3]" in info.stdout
+
+
+def test_average_from_1_or_the_plateau_schedule_averages_nothing(names_file: Path, tmp_path: Path) -> None:
+    for name, extra in (("off", ["--time-limit", "600", "--average-from", "1"]), ("plateau", [])):
+        result = _run("train", str(names_file), "--model", name, "--epochs", "2", *extra, *TINY)
+        assert result.exit_code == 0, result.output
+        state = _state(tmp_path / name)
+        assert state["average"] is None and "averaged" not in result.stderr
+        assert not any("val_nll_averaged" in h for h in state["history"])
