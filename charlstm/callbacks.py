@@ -217,7 +217,7 @@ class WeightAverage(keras.callbacks.Callback):
 
     This is stochastic weight averaging (Izmailov et al., 2018): the weights along the
     annealing schedule circle a wide minimum, and their mean lies nearer its middle, so
-    it predicts held-out names better than any one of them (README, Training). The
+    it often predicts held-out names better than any one of them (README, Training). The
     :class:`Checkpointer` keeps the average when it validates better than every epoch.
     Keras' optimizers can average too (``use_ema``), but per step from the very first
     step, and swap the average in only when fitting ends; this needs a start late in
