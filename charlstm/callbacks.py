@@ -174,16 +174,20 @@ class RestoreCallbackState(keras.callbacks.Callback):
                 setattr(cb, key, value if key == "best" else int(value))
 
 
-COSINE_FLOOR = 0.01  # the cosine schedule ends at this share of its starting learning rate
+# The cosine schedule ends at this share of its starting learning rate: near zero, so
+# that the last epoch is the best one, unless weights are averaged (WeightAverage), when
+# the average does the annealing and a higher floor keeps the epochs it averages apart.
+COSINE_FLOOR = 0.01
+AVERAGING_FLOOR = 0.25
 
 
-def cosine_scale(progress: float) -> float:
+def cosine_scale(progress: float, floor: float = COSINE_FLOOR) -> float:
     """The cosine schedule's learning rate at ``progress`` (0 to 1), as a share of its start."""
-    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class CosineToDeadline(keras.callbacks.Callback):
-    """Anneals the learning rate along a half cosine to 1% of its start by the end of training.
+    """Anneals the learning rate along a half cosine to ``floor`` times its start by the end of training.
 
     The end is whichever comes first: the deadline, or the last batch of the last
     epoch (``steps`` more batches). With a fixed budget, decaying to (almost) zero at
@@ -193,9 +197,11 @@ class CosineToDeadline(keras.callbacks.Callback):
     furthest progress).
     """
 
-    def __init__(self, deadline: float, steps: int, worker_max: WorkerMax = own_value) -> None:
+    def __init__(
+        self, deadline: float, steps: int, worker_max: WorkerMax = own_value, floor: float = COSINE_FLOOR
+    ) -> None:
         super().__init__()
-        self.deadline, self.steps, self.worker_max = deadline, max(steps, 1), worker_max
+        self.deadline, self.steps, self.worker_max, self.floor = deadline, max(steps, 1), worker_max, floor
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -205,7 +211,7 @@ class CosineToDeadline(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         timed = (time.monotonic() - self.begin) / max(self.deadline - self.begin, 1e-9)
         progress = self.worker_max(min(max(timed, self.done / self.steps), 1.0))
-        self.model.optimizer.learning_rate.assign(self.base * cosine_scale(progress))
+        self.model.optimizer.learning_rate.assign(self.base * cosine_scale(progress, self.floor))
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.done += 1

@@ -295,8 +295,8 @@ def cli() -> None:
     default=TRAIN.lr_schedule,
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
-    "to 1% by the --time-limit deadline or the last of the --epochs, whichever comes "
-    "first (needs --time-limit); auto: cosine with "
+    "to 1% (25% when averaging weights, --average-from) by the --time-limit deadline or "
+    "the last of the --epochs, whichever comes first (needs --time-limit); auto: cosine with "
     "--time-limit, else plateau.",
 )
 @click.option(
@@ -307,7 +307,8 @@ def cli() -> None:
     metavar="SHARE",
     help="With the cosine schedule and validation names: from this share of the schedule on, "
     "average the weights of every epoch and validate the average; it is kept when it beats "
-    "every single epoch (stochastic weight averaging). 1 turns it off.",
+    "every single epoch (stochastic weight averaging), and the cosine then ends at 25% of "
+    "the starting learning rate instead of 1%. 1 turns it off.",
 )
 @click.option("--tensorboard", metavar="DIR", help="Write TensorBoard logs to DIR.")
 @click.option(

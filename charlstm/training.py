@@ -24,6 +24,8 @@ import numpy as np
 from charlstm import checkpoint as ckpt
 from charlstm.batches import BatchPlan
 from charlstm.callbacks import (
+    AVERAGING_FLOOR,
+    COSINE_FLOOR,
     Checkpointer,
     CosineToDeadline,
     EpochReport,
@@ -237,9 +239,11 @@ def _assemble(
     known = set(run.train_names)
     report = EpochReport(run.meta, plan, known, opts.samples_per_epoch, opts.seed, run.log)
     callbacks: list = [report, keras.callbacks.TerminateOnNaN()]
+    averaging = schedule == "cosine" and val_plan is not None and opts.average_from < 1 and not multiworker
+    floor = AVERAGING_FLOOR if averaging else COSINE_FLOOR
     if schedule == "cosine":
         steps = max(opts.epochs * plan.n_batches - run.state.step, 1)  # batches left to the last epoch
-        callbacks.append(CosineToDeadline(deadline, steps, worker_max=worker_max))
+        callbacks.append(CosineToDeadline(deadline, steps, worker_max=worker_max, floor=floor))
     else:
         plateau = keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode="min", factor=0.5, patience=max(1, opts.patience // 2 - 1), min_lr=1e-5
@@ -250,8 +254,8 @@ def _assemble(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=opts.tensorboard, write_graph=False))
     callbacks += [early, RestoreCallbackState(run.state.callbacks, stateful)]
     averager = None
-    if schedule == "cosine" and val_plan is not None and opts.average_from < 1 and not multiworker:
-        start_lr = opts.learning_rate * cosine_scale(opts.average_from)
+    if averaging:
+        start_lr = opts.learning_rate * cosine_scale(opts.average_from, floor)
         averager = WeightAverage(
             run.model_dir, run.state, start_lr, val_plan.dataset(None), val_plan.n_batches, run.log
         )

@@ -17,14 +17,16 @@ from click.testing import CliRunner
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.batches import BatchPlan
+from charlstm.callbacks import AVERAGING_FLOOR, COSINE_FLOOR
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError
-from charlstm.options import Architecture, TrainOptions
+from charlstm.options import TRAIN, Architecture, TrainOptions
 from charlstm.training import train
 from tests.conftest import NAMES
 
+# No dropout: deterministic.
 TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16",
-        "--dropout", "0", "--input-dropout", "0"]  # fmt: skip  (no dropout: deterministic)
+        "--dropout", "0", "--input-dropout", "0"]  # fmt: skip
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 
 
@@ -164,17 +166,25 @@ def test_time_limit_counts_from_start_and_keeps_a_margin(names_file: Path, tmp_p
     assert (tmp_path / "m" / ckpt.WEIGHTS_FILE).is_file()
 
 
+@pytest.mark.parametrize(
+    ("average_from", "floor"), [(1.0, COSINE_FLOOR), (TRAIN.average_from, AVERAGING_FLOOR)]
+)
 def test_cosine_anneals_by_the_last_epoch_when_it_comes_before_the_deadline(
-    names_file: Path, tmp_path: Path
+    names_file: Path, tmp_path: Path, average_from: float, floor: float
 ) -> None:
-    """A small file reaches --epochs long before --time-limit: the schedule still ends at 1%."""
+    """A small file reaches --epochs long before --time-limit: the schedule still ends at its floor,
+    1% of the starting rate, or 25% when weights are averaged."""
     opts = TrainOptions(
-        epochs=3, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=600.0
-    )
+        epochs=3, batch_size=4, architecture=Architecture(8, 1), samples_per_epoch=0, time_limit=600.0,
+        average_from=average_from,
+    )  # fmt: skip
     record = train(names_file, tmp_path / "m", opts, log=lambda m: None)
-    rates = [h["learning_rate"] for h in _state(tmp_path / "m")["history"]]
+    state = _state(tmp_path / "m")
+    rates = [h["learning_rate"] for h in state["history"]]
     assert record["stopped"] == "epochs" and rates == sorted(rates, reverse=True)
-    assert rates[0] < 0.9 * opts.learning_rate and rates[-1] < 0.05 * opts.learning_rate
+    assert rates[0] < 0.9 * opts.learning_rate
+    assert rates[-1] == pytest.approx(floor * opts.learning_rate, abs=0.02 * opts.learning_rate)
+    assert (state["average"] is None) == (average_from == 1.0)
 
 
 def _start_training(model_dir: Path) -> subprocess.Popen:
