@@ -145,6 +145,7 @@ class Checkpointer(keras.callbacks.Callback):
                 save_inference_model(self.dir / ckpt.KERAS_FILE, self.model, self.meta)  # Keras layers only
                 ckpt.write_arrays(self.dir / ckpt.WEIGHTS_FILE, export_weights(self.model))
             training.averaged_epochs = list(state.average_epochs) if averager else None
+            training.soup = None  # a resumed fine-tuning's epoch beat its soup (training._soup)
         training.epochs, training.best_epoch = epoch + 1, state.best_epoch
         training.best_val_nll = state.best if self.monitor == "val_nll" else None
         training.best_train_nll = state.best if self.monitor == "nll" else None

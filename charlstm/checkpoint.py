@@ -46,6 +46,7 @@ HISTORY_FILE = "history.csv"
 STATE_DIR = "state"
 STATE_FILE = "state.json"
 RETRY_DIR = "unshrunk"  # a fine-tuning's second start trains here (training._train_unshrunk)
+SOUP_DIR = "soup"  # the other fine-tunings of a model soup train here, one after another (training._soup)
 
 BUNDLED_DIR = Path(__file__).parent / "pretrained"
 
@@ -118,6 +119,14 @@ def write_arrays(path: str | Path, arrays: dict) -> None:
     atomic_write(path, write)
 
 
+def read_arrays(path: str | Path) -> dict[str, Any]:
+    """The numpy arrays of an ``.npz`` file, read whole (the file is closed)."""
+    import numpy as np
+
+    with np.load(path) as data:
+        return dict(data)
+
+
 def save_keras(path: str | Path, model: Any) -> None:
     """Atomically save a Keras model in the ``.keras`` format."""
     atomic_write(path, lambda tmp: model.save(tmp), suffix=".keras")
@@ -139,6 +148,7 @@ class TrainingRecord:
     stopped: str | None = None  # why training ended: epochs, early stopping, time limit, interrupted
     base_val_nll: float | None = None  # a fine-tuning's base model, unchanged, on the same held-out names
     averaged_epochs: list[int] | None = None  # [first, last]: the saved weights average these epochs'
+    soup: int | None = None  # or the best weights of this many fine-tunings from the same start
 
     @classmethod
     def from_json(cls, data: dict) -> TrainingRecord:
@@ -261,6 +271,7 @@ class ModelMeta:
             "epochs": self.training.epochs,
             "best_epoch": self.training.best_epoch,
             **({"averaged_epochs": self.training.averaged_epochs} if self.training.averaged_epochs else {}),
+            **({"soup": self.training.soup} if self.training.soup else {}),
             "best_val_nll": self.training.best_val_nll,
             "training_file": self.training.file,
             "training_names": self.training.names,
@@ -422,6 +433,14 @@ def write_state(model_dir: Path, state: TrainingState, model: Any) -> None:
     for old in [*state_dir.glob("step-*.keras"), *state_dir.glob("average-*.npz")]:
         if old.name not in (name, state.average):
             old.unlink(missing_ok=True)
+
+
+def write_best(model_dir: Path, best: float) -> None:
+    """Record in ``state.json`` that the saved model validates at ``best`` (a model soup
+    replaced it), so that a resumed training keeps it unless an epoch does better."""
+    state, _ = read_state(model_dir)
+    state.best = best
+    write_json(model_dir / STATE_DIR / STATE_FILE, asdict(state))
 
 
 def write_average(model_dir: Path, state: TrainingState, weights: list[Any], epochs: list[int]) -> None:

@@ -283,6 +283,16 @@ def cli() -> None:
     "once more from the unshrunk base and keeps the better of the two by validation NLL.",
 )
 @click.option(
+    "--soup",
+    type=click.IntRange(1),
+    default=TRAIN.soup,
+    metavar="N",
+    help="With --init-from and validation names: fine-tune N times from the same start (seeds "
+    "--seed, --seed+1, ...), sharing the --time-limit, and average their weights into one model "
+    "(a model soup), kept when it validates better than the first. Default when fine-tuning: "
+    f"{FINETUNE_DEFAULTS['soup']:g}; 1 trains once.",
+)
+@click.option(
     "--seed",
     type=SEED_TYPE,
     default=TRAIN.seed,

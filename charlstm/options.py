@@ -88,6 +88,7 @@ class TrainOptions:
     family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
     init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
     init_shrink: float = 1.0  # a fine-tuning starts from the base's weights times this ("shrink")
+    soup: int = 1  # fine-tunings from the same start whose weights are averaged (training._soup)
     lr_schedule: str = LR_SCHEDULES[0]
     average_from: float = 0.35  # weight averaging's start, a share of the cosine schedule (callbacks)
     time_limit: float | None = _per_invocation(None)
@@ -123,12 +124,13 @@ class GenerateOptions:
 # command line wins. Measured with benchmarks/bench_finetune.py on 300-name files: half the
 # base's weights, dropout 0.4 and batches of 16 beat the base's weights as they are and
 # train's batches of 64; a learning rate of 3e-3 did better overall than 1e-3, 3e-4 and
-# train's 4.5e-3 (README).
+# train's 4.5e-3; the average of four fine-tunings' weights (a model soup) beat each (README).
 FINETUNE_DEFAULTS: dict[str, float] = {
     "init_shrink": 0.5,
     "dropout": 0.4,
     "batch_size": 16,
     "learning_rate": 3e-3,
+    "soup": 4,
 }
 
 

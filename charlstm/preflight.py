@@ -21,7 +21,7 @@ from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
 from charlstm.cluster import cluster_task
 from charlstm.data import Corpus, load_names, load_names_files, split_names
-from charlstm.errors import CharlstmError
+from charlstm.errors import CharlstmError, OptionError
 from charlstm.finetune import (
     Base,
     apply_defaults,
@@ -178,6 +178,12 @@ def _unshrunk_start(run: TrainingRun, arrays: dict | None, explicit: frozenset[s
 def _new_meta(opts: TrainOptions, explicit: frozenset[str], log: Log) -> tuple[ckpt.ModelMeta, Base | None]:
     """A new model's metadata; for a fine-tuning (``--init-from``) also its base, checked."""
     if not opts.init_from:
+        if opts.soup > 1:
+            raise OptionError(
+                "soup",
+                "--soup averages fine-tunings from one start and needs --init-from (trainings from "
+                "different random starts do not average)",
+            )
         return ckpt.ModelMeta(alphabet=Alphabet(), architecture=opts.architecture), None
     base = open_base(opts.init_from)
     opts.architecture = check_options(base, opts, explicit)

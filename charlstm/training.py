@@ -9,14 +9,16 @@ several machines) from :mod:`charlstm.distribute`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import math
 import shlex
 import shutil
 import signal
 import sys
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ from charlstm.keras_setup import keras
 from charlstm.log import Log, log_to_stderr
 from charlstm.model import build_model, compile_model, import_weights
 from charlstm.options import TrainOptions
+from charlstm.portable import save_inference_model
 from charlstm.preflight import TrainingRun, preflight
 
 VAL_BATCH_SIZE = 512  # names per validation batch
@@ -88,29 +91,34 @@ def train_run(run: TrainingRun, started: float | None = None) -> dict:
     started = time.monotonic() if started is None else started
     strategy = select_strategy(run.opts.strategy, run.log)  # first: logical devices must precede TF's start
     if not is_multiworker(strategy):
-        return _against_base(run, strategy, _train(run, strategy, started), started)
-    with lost_workers_as_errors():
-        return _against_base(run, strategy, _train(run, strategy, started), started)
+        begun = time.monotonic()
+        first = _train(run, strategy, started)
+        took = time.monotonic() - begun  # the first training alone, without TensorFlow's start
+        record, start = _against_base(run, strategy, first, started)
+        return _soup(run, strategy, record, start, started, took)
+    with lost_workers_as_errors():  # a multi-worker fine-tuning trains once (preflight: no retry, soup 1)
+        return _against_base(run, strategy, _train(run, strategy, started), started)[0]
 
 
-def _against_base(run: TrainingRun, strategy, record: dict, started: float) -> dict:
+def _against_base(run: TrainingRun, strategy, record: dict, started: float) -> tuple[dict, TrainingRun]:
     """A fine-tuning that ends above its base unchanged on the held-out names (a file close
     to the base's style, which the shrunk start has partly forgotten) trains once more from
     the base's weights unshrunk, if the shrink was fine-tuning's default
     (:attr:`TrainingRun.retry`) and as much time is left as the first took; else says so.
+    Returns the record and the run whose start was kept.
     """
     best, base = record["best_val_nll"], record["base_val_nll"]
     if record["signal"] is not None or best is None or base is None or best <= base:
-        return record
+        return record, run
     spent = time.monotonic() - started
     deadline = None if run.opts.time_limit is None else started + run.opts.time_limit
     if run.retry is not None and (deadline is None or deadline - time.monotonic() >= spent):
         return _train_unshrunk(run, strategy, record, started)
     _say_base_is_better(run)
-    return record
+    return record, run
 
 
-def _train_unshrunk(run: TrainingRun, strategy, record: dict, started: float) -> dict:
+def _train_unshrunk(run: TrainingRun, strategy, record: dict, started: float) -> tuple[dict, TrainingRun]:
     """Fine-tune ``run.retry`` (unshrunk) beside ``run``; keep the better by validation NLL.
 
     The second training saves into its own directory inside the first's, so the first
@@ -127,18 +135,80 @@ def _train_unshrunk(run: TrainingRun, strategy, record: dict, started: float) ->
     again = _train(retry, strategy, started)
     if again["signal"] is not None:
         log(f"the first fine-tuning stays in {run.model_dir}")
-        return {**record, "signal": again["signal"]}
+        return {**record, "signal": again["signal"]}, run
+    kept = run
     if again["best_val_nll"] < first:
         ckpt.adopt_training(retry.model_dir, run.model_dir)
         log(f"kept the second: validation NLL {again['best_val_nll']:.4f} against {first:.4f}; "
             f"model saved in {run.model_dir}")  # fmt: skip
-        record = again
+        record, kept = again, retry
     else:
         shutil.rmtree(retry.model_dir)
         log(f"kept the first: validation NLL {first:.4f} against {again['best_val_nll']:.4f}")
     if record["best_val_nll"] > record["base_val_nll"]:
         _say_base_is_better(retry)
-    return record
+    return record, kept
+
+
+def _soup(run: TrainingRun, strategy, record: dict, start: TrainingRun, started: float, took: float) -> dict:
+    """Fine-tune ``--soup`` - 1 more times from the kept start with the next seeds, and
+    average the best weights of all of them; keep the average if it validates better.
+
+    Fine-tunings from one start stay in one basin of the loss, so the mean of their
+    weights predicts like an ensemble of them at the cost of one model (a model soup,
+    Wortsman et al., 2022); from different random starts it would not. Each trains in
+    ``DIR/soup`` with an equal share of the time left, while that share is at least half
+    of what the first took (``took``); an interrupted soup leaves the first in DIR.
+    """
+    opts, log, n = run.opts, run.log, run.opts.soup
+    if n < 2 or record["signal"] is not None or not run.val_names or start.init_weights is None:
+        return record  # (a resumed fine-tuning has no start weights: it is not souped again)
+    deadline = None if opts.time_limit is None else started + opts.time_limit
+    soup_dir, weights = run.model_dir / ckpt.SOUP_DIR, [ckpt.read_arrays(run.model_dir / ckpt.WEIGHTS_FILE)]
+    nlls = [record["best_val_nll"]]
+    for k in range(1, n):
+        share = None if deadline is None else (deadline - time.monotonic()) / (n - k)
+        if share is not None and share < took / 2:
+            log(f"model soup: no time left for more fine-tunings after {k} of {n} (--time-limit)")
+            break
+        seed = start.opts.seed + k
+        log(f"model soup: fine-tuning {k + 1} of {n} (--seed {seed}) into {soup_dir}")
+        ingredient = replace(
+            start, model_dir=soup_dir, opts=replace(start.opts, seed=seed, time_limit=share), overwrite=True,
+            meta=copy.deepcopy(start.meta), state=ckpt.TrainingState(), retry=None,
+        )  # fmt: skip
+        soup_dir.mkdir(exist_ok=True)
+        keras.backend.clear_session()
+        again = _train(ingredient, strategy, time.monotonic())
+        if again["signal"] is not None:
+            shutil.rmtree(soup_dir)
+            log(f"the first fine-tuning stays in {run.model_dir}")
+            return {**record, "signal": again["signal"]}
+        weights.append(ckpt.read_arrays(soup_dir / ckpt.WEIGHTS_FILE))
+        nlls.append(again["best_val_nll"])
+        shutil.rmtree(soup_dir)
+    if len(weights) < 2:
+        return record
+    average = {key: np.mean([w[key] for w in weights], axis=0) for key in weights[0]}
+    model = build_model(len(run.alphabet), start.meta.architecture, n_tags=len(start.meta.tags))
+    import_weights(model, average)
+    compile_model(model, opts.learning_rate, opts.clipnorm, opts.weight_decay)  # evaluate needs its metrics
+    val_plan = BatchPlan(run.val_names, run.alphabet, VAL_BATCH_SIZE, None, 1, run.val_tags)
+    result = model.evaluate(val_plan.dataset(None), steps=val_plan.n_batches, verbose=0, return_dict=True)
+    nll, each = float(result["nll"]), ", ".join(f"{x:.4f}" for x in nlls)
+    if nll >= nlls[0]:
+        log(f"model soup: the average of {len(weights)} fine-tunings validates at {nll:.4f} nats, "
+            f"no better than the first (each: {each}); kept the first")  # fmt: skip
+        return record
+    training = start.meta.training
+    training.soup, training.best_val_nll, training.averaged_epochs = len(weights), nll, None
+    save_inference_model(run.model_dir / ckpt.KERAS_FILE, model, start.meta)
+    ckpt.write_arrays(run.model_dir / ckpt.WEIGHTS_FILE, average)
+    ckpt.write_meta(run.model_dir, start.meta)
+    ckpt.write_best(run.model_dir, nll)
+    log(f"model soup: kept the average of {len(weights)} fine-tunings: val_nll {nll:.4f} nats "
+        f"({nll / math.log(2):.3f} bits; each alone: {each}); model saved in {run.model_dir}")  # fmt: skip
+    return {**asdict(training), "signal": None}
 
 
 def _say_base_is_better(run: TrainingRun) -> None:
@@ -197,7 +267,8 @@ def _build_or_resume(run: TrainingRun, strategy) -> keras.Model:
     opts, model_dir = run.opts, run.model_dir
     if run.overwrite and not run.resume:
         ckpt.clear_state(model_dir)
-        shutil.rmtree(model_dir / ckpt.RETRY_DIR, ignore_errors=True)  # an earlier fine-tuning's second start
+        for extra in (ckpt.RETRY_DIR, ckpt.SOUP_DIR):  # an earlier fine-tuning's second start or soup
+            shutil.rmtree(model_dir / extra, ignore_errors=True)
     ckpt.write_training_names(model_dir, set(run.train_names))
     keras.utils.set_random_seed(opts.seed + run.state.step)
     with strategy.scope():  # variables live on every replica; Keras splits each batch among them

@@ -19,7 +19,7 @@ from charlstm.options import FINETUNE_DEFAULTS, TRAIN, Architecture
 from charlstm.preflight import preflight
 from tests.conftest import NAMES
 
-TINY = ["--batch-size", "16", "--dropout", "0", "--val-fraction", "0.2"]
+TINY = ["--batch-size", "16", "--dropout", "0", "--val-fraction", "0.2", "--soup", "1"]
 ELVES = ["elrond", "galadriel", "legolas", "arwen", "thranduil", "celeborn", "elrohir", "elladan",
          "glorfindel", "haldir", "lindir", "erestor", "gildor", "celebrian", "finrod", "fingon",
          "turgon", "idril", "earendil", "elwing", "luthien", "thingol", "beleg", "orophin",
@@ -231,9 +231,10 @@ def test_the_second_start_keeps_the_first_when_worse_interrupted_or_out_of_time(
             return {"base_val_nll": 2.0, **second}
 
         monkeypatch.setattr(training, "_train", fake_train)
-        record = training._against_base(run, None, first, time.monotonic() - 100)
+        record, kept = training._against_base(run, None, first, time.monotonic() - 100)
     assert says in "\n".join(logged)
     assert record["best_val_nll"] == 2.4 and record["signal"] == (second or {}).get("signal")
+    assert kept is run  # the first start: a soup would start there too
     interrupted = bool(second and second["signal"])
     assert Path("ft", ckpt.RETRY_DIR, ckpt.META_FILE).exists() == interrupted  # resumable there
 
@@ -292,3 +293,75 @@ def test_fine_tuning_the_bundled_model(elves_file: Path) -> None:
     for tag in [*base_tags[:1], "elves"] if base_tags else []:
         assert len(_run("generate", "--model", "ft", "--tag", tag, "--n", "5").stdout.split()) == 5
     assert _run("generate", "--model", "ft", "--n", "5").exit_code == 0
+    # fine-tuning's default soup: three more fine-tunings, then their average is kept or not
+    n = FINETUNE_DEFAULTS["soup"]
+    assert f"model soup: fine-tuning {n} of {n}" in result.stderr
+    kept = meta["training"].get("soup") == n
+    assert ("kept the average" in result.stderr) == kept != ("kept the first" in result.stderr)
+    assert not Path("ft", ckpt.SOUP_DIR).exists()
+
+
+def test_a_soup_of_identical_fine_tunings_keeps_the_first(tagged_base: Path, elves_file: Path) -> None:
+    """At a learning rate of 1e-12 every fine-tuning stays at the start: their average is no better."""
+    args = ["--init-from", str(tagged_base), "--epochs", "1", "--learning-rate", "1e-12",
+            "--init-shrink", "1", *TINY[:-2], "--soup", "2"]  # fmt: skip
+    result = _run("train", str(elves_file), "--model", "ft", *args)
+    assert result.exit_code == 0, result.output
+    assert "model soup: fine-tuning 2 of 2 (--seed 1)" in result.stderr
+    assert "model soup: the average of 2 fine-tunings validates at" in result.stderr
+    assert "kept the first" in result.stderr
+    assert json.loads(Path("ft/model.json").read_text())["training"]["soup"] is None
+    assert not Path("ft", ckpt.SOUP_DIR).exists()
+
+
+@pytest.mark.parametrize(
+    ("time_limit", "signal", "seeds"), [(None, None, [6, 7, 8]), (None, 2, [6]), (1e-3, None, [])]
+)
+def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
+    tagged_base: Path, elves_file: Path, monkeypatch: pytest.MonkeyPatch, time_limit, signal, seeds
+) -> None:
+    """The other fine-tunings (faked here: the first's weights plus k/100) train in DIR/soup, one by one."""
+    from charlstm import training
+    from charlstm.options import TrainOptions
+
+    assert _run("train", str(elves_file), "--model", "ft", "--init-from", str(tagged_base),
+                "--epochs", "1", *TINY).exit_code == 0  # fmt: skip
+    first = _arrays(Path("ft"))
+    trained: list[int] = []
+
+    def fake_train(ingredient, strategy, started):
+        trained.append(ingredient.opts.seed)
+        k = ingredient.opts.seed - 5
+        assert ingredient.model_dir == Path("ft", ckpt.SOUP_DIR) and ingredient.init_weights is not None
+        arrays = {name: value + k / 100 for name, value in first.items()}
+        ckpt.write_arrays(ingredient.model_dir / ckpt.WEIGHTS_FILE, arrays)
+        return {"best_val_nll": 3.0 + k, "signal": signal if k == 1 else None}
+
+    opts = TrainOptions(init_from=str(tagged_base), val_fraction=0.2, soup=4, seed=5, time_limit=time_limit)
+    logged: list[str] = []
+    with preflight([elves_file], "ft", opts, overwrite=True, log=logged.append) as run:
+        monkeypatch.setattr(training, "_train", fake_train)
+        record = {"best_val_nll": 99.0, "signal": None}
+        record = training._soup(run, None, record, run, time.monotonic(), took=1.0)
+    said = "\n".join(logged)
+    assert trained == seeds and not Path("ft", ckpt.SOUP_DIR).exists()
+    meta = json.loads(Path("ft/model.json").read_text())
+    if len(seeds) < 3:  # interrupted or out of time: the first stands
+        assert record["best_val_nll"] == 99.0 and record["signal"] == signal
+        assert meta["training"]["soup"] is None
+        assert ("the first fine-tuning stays in" if signal else "model soup: no time left") in said
+        np.testing.assert_array_equal(_arrays(Path("ft"))["out_kernel"], first["out_kernel"])
+        return
+    for key, value in _arrays(Path("ft")).items():  # the mean of +0, +0.01, +0.02 and +0.03
+        np.testing.assert_allclose(value, first[key] + 0.015, atol=1e-6, err_msg=key)
+    nll = record["best_val_nll"]
+    assert record["soup"] == meta["training"]["soup"] == 4 and meta["training"]["best_val_nll"] == nll
+    assert f"model soup: kept the average of 4 fine-tunings: val_nll {nll:.4f} nats" in said
+    assert "each alone: 99.0000, 4.0000, 5.0000, 6.0000" in said
+    assert json.loads(Path("ft/state/state.json").read_text())["best"] == nll  # a resume keeps it
+    assert "soup: 4" in _run("info", "--model", "ft").stdout
+
+
+def test_soup_without_init_from_is_a_usage_error(elves_file: Path) -> None:
+    result = _run("train", str(elves_file), "--model", "m", "--soup", "2")
+    assert result.exit_code == 2 and "--soup" in result.stderr and "needs --init-from" in result.stderr
