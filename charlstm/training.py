@@ -96,7 +96,7 @@ def train_run(run: TrainingRun, started: float | None = None) -> dict:
         took = time.monotonic() - begun  # the first training alone, without TensorFlow's start
         record, start = _against_base(run, strategy, first, started)
         return _soup(run, strategy, record, start, started, took)
-    with lost_workers_as_errors():  # a multi-worker fine-tuning trains once (preflight: no retry, soup 1)
+    with lost_workers_as_errors():  # a multi-worker fine-tuning trains once: no second start, no soup
         return _against_base(run, strategy, _train(run, strategy, started), started)[0]
 
 
@@ -161,7 +161,7 @@ def _soup(run: TrainingRun, strategy, record: dict, start: TrainingRun, started:
     of what the first took (``took``); an interrupted soup leaves the first in DIR.
     """
     opts, log, n = run.opts, run.log, run.opts.soup
-    if n < 2 or record["signal"] is not None or not run.val_names or start.init_weights is None:
+    if n < 2 or record["signal"] is not None or record["best_val_nll"] is None or start.init_weights is None:
         return record  # (a resumed fine-tuning has no start weights: it is not souped again)
     deadline = None if opts.time_limit is None else started + opts.time_limit
     soup_dir, weights = run.model_dir / ckpt.SOUP_DIR, [ckpt.read_arrays(run.model_dir / ckpt.WEIGHTS_FILE)]
