@@ -289,8 +289,8 @@ def cli() -> None:
     metavar="N",
     help="With --init-from and validation names: fine-tune N times from the same start (seeds "
     "--seed, --seed+1, ...), sharing the --time-limit, and average their weights into one model "
-    "(a model soup), kept when it validates better than the first. Default when fine-tuning: "
-    f"{FINETUNE_DEFAULTS['soup']:g}; 1 trains once.",
+    "(a model soup), kept when it validates better than the first; without --time-limit it takes "
+    f"N times as long. Default when fine-tuning: {FINETUNE_DEFAULTS['soup']:g}; 1 trains once.",
 )
 @click.option(
     "--seed",

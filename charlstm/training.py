@@ -157,8 +157,8 @@ def _soup(run: TrainingRun, strategy, record: dict, start: TrainingRun, started:
     Fine-tunings from one start stay in one basin of the loss, so the mean of their
     weights predicts like an ensemble of them at the cost of one model (a model soup,
     Wortsman et al., 2022); from different random starts it would not. Each trains in
-    ``DIR/soup`` with an equal share of the time left, while that share is at least half
-    of what the first took (``took``); an interrupted soup leaves the first in DIR.
+    ``DIR/soup``, as many as fit in the time left with at least the time the first took
+    (``took``), sharing it equally; an interrupted soup leaves the first in DIR.
     """
     opts, log, n = run.opts, run.log, run.opts.soup
     if n < 2 or record["signal"] is not None or record["best_val_nll"] is None or start.init_weights is None:
@@ -167,10 +167,14 @@ def _soup(run: TrainingRun, strategy, record: dict, start: TrainingRun, started:
     soup_dir, weights = run.model_dir / ckpt.SOUP_DIR, [ckpt.read_arrays(run.model_dir / ckpt.WEIGHTS_FILE)]
     nlls = [record["best_val_nll"]]
     for k in range(1, n):
-        share = None if deadline is None else (deadline - time.monotonic()) / (n - k)
-        if share is not None and share < took / 2:
-            log(f"model soup: no time left for more fine-tunings after {k} of {n} (--time-limit)")
-            break
+        share = None
+        if deadline is not None:  # as many more as fit with the time the first took, sharing what is left
+            left = deadline - time.monotonic()
+            fit = min(n - k, int(left / took))
+            if fit < 1:
+                log(f"model soup: no time left for more fine-tunings after {k} of {n} (--time-limit)")
+                break
+            share = left / fit
         seed = start.opts.seed + k
         log(f"model soup: fine-tuning {k + 1} of {n} (--seed {seed}) into {soup_dir}")
         ingredient = replace(
