@@ -315,12 +315,14 @@ def test_a_soup_of_identical_fine_tunings_keeps_the_first(tagged_base: Path, elv
 
 
 @pytest.mark.parametrize(
-    ("time_limit", "signal", "seeds"), [(None, None, [6, 7, 8]), (None, 2, [6]), (1e-3, None, [])]
+    ("time_limit", "signal", "seeds"),
+    [(None, None, [6, 7, 8]), (None, 2, [6]), (1e-3, None, []), (2.9, None, [6, 7])],
 )
 def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
     tagged_base: Path, elves_file: Path, monkeypatch: pytest.MonkeyPatch, time_limit, signal, seeds
 ) -> None:
-    """The other fine-tunings (faked here: the first's weights plus k/100) train in DIR/soup, one by one."""
+    """The other fine-tunings (faked here: the first's weights plus k/100, each taking its
+    share of the time) train in DIR/soup, one by one, as many as fit with the first's 1 s."""
     from charlstm import training
     from charlstm.options import TrainOptions
 
@@ -333,6 +335,7 @@ def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
         trained.append(ingredient.opts.seed)
         k = ingredient.opts.seed - 5
         assert ingredient.model_dir == Path("ft", ckpt.SOUP_DIR) and ingredient.init_weights is not None
+        time.sleep(ingredient.opts.time_limit or 0)  # 2.9 s: two fit, 1.45 s each
         arrays = {name: value + k / 100 for name, value in first.items()}
         ckpt.write_arrays(ingredient.model_dir / ckpt.WEIGHTS_FILE, arrays)
         return {"best_val_nll": 3.0 + k, "signal": signal if k == 1 else None}
@@ -345,21 +348,24 @@ def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
         record = training._soup(run, None, record, run, time.monotonic(), took=1.0)
     said = "\n".join(logged)
     assert trained == seeds and not Path("ft", ckpt.SOUP_DIR).exists()
+    if time_limit:
+        assert f"model soup: no time left for more fine-tunings after {len(seeds) + 1} of 4" in said
     meta = json.loads(Path("ft/model.json").read_text())
-    if len(seeds) < 3:  # interrupted or out of time: the first stands
+    if signal or not seeds:  # interrupted or out of time: the first stands
         assert record["best_val_nll"] == 99.0 and record["signal"] == signal
         assert meta["training"]["soup"] is None
-        assert ("the first fine-tuning stays in" if signal else "model soup: no time left") in said
+        assert not signal or "the first fine-tuning stays in" in said
         np.testing.assert_array_equal(_arrays(Path("ft"))["out_kernel"], first["out_kernel"])
         return
-    for key, value in _arrays(Path("ft")).items():  # the mean of +0, +0.01, +0.02 and +0.03
-        np.testing.assert_allclose(value, first[key] + 0.015, atol=1e-6, err_msg=key)
+    n = len(seeds) + 1
+    for key, value in _arrays(Path("ft")).items():  # the mean of +0, +0.01, +0.02, ...
+        np.testing.assert_allclose(value, first[key] + (n - 1) / 200, atol=1e-6, err_msg=key)
     nll = record["best_val_nll"]
-    assert record["soup"] == meta["training"]["soup"] == 4 and meta["training"]["best_val_nll"] == nll
-    assert f"model soup: kept the average of 4 fine-tunings: val_nll {nll:.4f} nats" in said
-    assert "each alone: 99.0000, 4.0000, 5.0000, 6.0000" in said
+    assert record["soup"] == meta["training"]["soup"] == n and meta["training"]["best_val_nll"] == nll
+    assert f"model soup: kept the average of {n} fine-tunings: val_nll {nll:.4f} nats" in said
+    assert "each alone: " + ", ".join(f"{x:.4f}" for x in [99.0, 4.0, 5.0, 6.0][:n]) in said
     assert json.loads(Path("ft/state/state.json").read_text())["best"] == nll  # a resume keeps it
-    assert "soup: 4" in _run("info", "--model", "ft").stdout
+    assert f"soup: {n}" in _run("info", "--model", "ft").stdout
 
 
 def test_soup_without_init_from_is_a_usage_error(elves_file: Path) -> None:
