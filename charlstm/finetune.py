@@ -30,6 +30,7 @@ from charlstm.npmodel import NumpyLSTM
 from charlstm.options import BUNDLED, FINETUNE_DEFAULTS, TRAIN, Architecture, TrainOptions
 
 EMBEDDING_SCALE = 0.05  # Keras' default Embedding initialiser draws from U(-0.05, 0.05)
+DROPOUTS = ("dropout", "input_dropout", "recurrent_dropout")  # the architecture a fine-tuning may change
 
 
 @dataclass
@@ -62,7 +63,7 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
     """The fine-tuned model's architecture; :class:`OptionError` for an option that contradicts the base.
 
     Layer sizes, the alphabet and (for a tagged base) the tag embedding come from the
-    base; dropout may be given anew, else fine-tuning's default is used.
+    base; the dropouts may be given anew, else fine-tuning's defaults (or the base's) are used.
     """
     arch, given = base.meta.architecture, opts.architecture
     fixed = ["hidden", "layers", *(["tag_dim", "tag_input"] if base.meta.tags else [])]
@@ -82,10 +83,8 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
             f"(--alphabet {kind}), and a fine-tuned model keeps it; leave --alphabet out",
         )
     opts.alphabet = kind
-    trained = {
-        k: getattr(given, k) for k in ("dropout", "input_dropout", "recurrent_dropout") if k in explicit
-    }
-    trained.setdefault("dropout", FINETUNE_DEFAULTS["dropout"])
+    trained = {k: getattr(given, k) for k in DROPOUTS if k in explicit}
+    trained |= {k: FINETUNE_DEFAULTS[k] for k in DROPOUTS if k in FINETUNE_DEFAULTS and k not in trained}
     untagged_base = {} if base.meta.tags else {"tag_dim": given.tag_dim, "tag_input": given.tag_input}
     return replace(arch, **trained, **untagged_base)
 
@@ -93,10 +92,10 @@ def check_options(base: Base, opts: TrainOptions, explicit: frozenset[str]) -> A
 def apply_defaults(opts: TrainOptions, explicit: frozenset[str]) -> None:
     """Fine-tuning's defaults (:data:`FINETUNE_DEFAULTS`) for the options left at train's.
 
-    (Its dropout, part of the architecture, is set by :func:`check_options`.)
+    (Its dropouts, part of the architecture, are set by :func:`check_options`.)
     """
     for name, value in FINETUNE_DEFAULTS.items():
-        if name != "dropout" and name not in explicit and getattr(opts, name) == getattr(TRAIN, name):
+        if name not in DROPOUTS and name not in explicit and getattr(opts, name) == getattr(TRAIN, name):
             setattr(opts, name, value)
 
 

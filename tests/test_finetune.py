@@ -285,7 +285,8 @@ def test_fine_tuning_the_bundled_model(elves_file: Path) -> None:
     assert meta["base"]["path"] == "bundled"
     assert meta["base"]["weights_sha256"] == ckpt.file_sha256(bundled / ckpt.WEIGHTS_FILE)
     assert meta["architecture"]["hidden"] == ckpt.read_meta(bundled).architecture.hidden
-    assert meta["architecture"]["dropout"] == FINETUNE_DEFAULTS["dropout"]  # not given: fine-tuning's
+    for dropout in ("dropout", "input_dropout"):  # not given: fine-tuning's, not the base's
+        assert meta["architecture"][dropout] == FINETUNE_DEFAULTS[dropout]
     learning_rate = meta["training"]["options"]["learning_rate"]
     assert learning_rate == FINETUNE_DEFAULTS["learning_rate"] != TRAIN.learning_rate
     base_tags = ckpt.read_meta(bundled).tags
