@@ -32,6 +32,7 @@ from pathlib import Path
 FAKER_LOCALES = "tr_TR,is_IS,sv_SE"
 SMALL_FILE_OPTIONS = ["--hidden", "128", "--layers", "1", "--dropout", "0.4", "--batch-size", "16"]
 NLL_MARGIN, NOVEL_TARGET = 0.10, 0.70
+MIN_TEST_NAMES = 50  # a corpus with fewer names beyond the training split is skipped
 RUNS = {"finetune": ["--init-from", "bundled"], "scratch": [], "small": SMALL_FILE_OPTIONS}
 
 
@@ -162,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.files:
         sources = {loc.split("_")[0]: faker_names(loc) for loc in args.faker.split(",")}
     for stem, names in sources.items():
+        usable = len({fold(n) for n in names} - {""})
+        if usable < args.train_names + MIN_TEST_NAMES:
+            print(f"\n{stem}: skipped, {usable} a-z names (at least {args.train_names + MIN_TEST_NAMES} "
+                  f"make {args.train_names} training names and {MIN_TEST_NAMES} test names)")  # fmt: skip
+            continue
         train_file, test_file = split(names, args.train_names, args.seed, args.out / "data", stem)
         bench_file(train_file, test_file, args, extra)
     return 0
