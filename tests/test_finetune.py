@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -323,7 +324,8 @@ def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
     tagged_base: Path, elves_file: Path, monkeypatch: pytest.MonkeyPatch, time_limit, signal, seeds
 ) -> None:
     """The other fine-tunings (faked here: the first's weights plus k/100, each taking its
-    share of the time) train in DIR/soup, one by one, as many as fit with the first's 1 s."""
+    share of the time on a fake clock) train in DIR/soup, one by one, as many as fit with
+    the first's 1 s."""
     from charlstm import training
     from charlstm.options import TrainOptions
 
@@ -331,12 +333,13 @@ def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
                 "--epochs", "1", *TINY).exit_code == 0  # fmt: skip
     first = _arrays(Path("ft"))
     trained: list[int] = []
+    clock = [0.0]  # seconds: only the fake fine-tunings advance it, so machine load cannot change the count
 
     def fake_train(ingredient, strategy, started):
         trained.append(ingredient.opts.seed)
         k = ingredient.opts.seed - 5
         assert ingredient.model_dir == Path("ft", ckpt.SOUP_DIR) and ingredient.init_weights is not None
-        time.sleep(ingredient.opts.time_limit or 0)  # 2.9 s: two fit, 1.45 s each
+        clock[0] += ingredient.opts.time_limit or 0  # 2.9 s: two fit, 1.45 s each
         arrays = {name: value + k / 100 for name, value in first.items()}
         ckpt.write_arrays(ingredient.model_dir / ckpt.WEIGHTS_FILE, arrays)
         return {"best_val_nll": 3.0 + k, "signal": signal if k == 1 else None}
@@ -345,8 +348,9 @@ def test_a_soup_averages_the_fine_tunings_and_keeps_the_average_when_better(
     logged: list[str] = []
     with preflight([elves_file], "ft", opts, overwrite=True, log=logged.append) as run:
         monkeypatch.setattr(training, "_train", fake_train)
+        monkeypatch.setattr(training, "time", SimpleNamespace(monotonic=lambda: clock[0]))
         record = {"best_val_nll": 99.0, "signal": None}
-        record = training._soup(run, None, record, run, time.monotonic(), took=1.0)
+        record = training._soup(run, None, record, run, clock[0], took=1.0)
     said = "\n".join(logged)
     assert trained == seeds and not Path("ft", ckpt.SOUP_DIR).exists()
     if time_limit:
