@@ -58,8 +58,8 @@ def faker_names(locale: str) -> list[str]:
 
 
 def split(names: list[str], train: int, seed: int, out: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem.txt`` (``train`` names) and ``stem-test.txt`` (the rest) under ``out``."""
-    names = sorted({fold(n) for n in names} - {""})
+    """Write ``stem.txt`` (``train`` of ``names``, shuffled) and ``stem-test.txt`` (the rest) in ``out``."""
+    names = list(names)
     random.Random(seed).shuffle(names)
     out.mkdir(parents=True, exist_ok=True)
     train_file, test_file = out / f"{stem}.txt", out / f"{stem}-test.txt"
@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.files:
         sources = {loc.split("_")[0]: faker_names(loc) for loc in args.faker.split(",")}
     for stem, names in sources.items():
-        usable = len({fold(n) for n in names} - {""})
-        if usable < args.train_names + MIN_TEST_NAMES:
-            print(f"\n{stem}: skipped, {usable} a-z names (at least {args.train_names + MIN_TEST_NAMES} "
+        names = sorted({fold(n) for n in names} - {""})
+        if len(names) < args.train_names + MIN_TEST_NAMES:
+            print(f"\n{stem}: skipped, {len(names)} a-z names (at least {args.train_names + MIN_TEST_NAMES} "
                   f"make {args.train_names} training names and {MIN_TEST_NAMES} test names)")  # fmt: skip
             continue
         train_file, test_file = split(names, args.train_names, args.seed, args.out / "data", stem)

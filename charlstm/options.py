@@ -125,8 +125,8 @@ class GenerateOptions:
 # base's weights, dropout 0.4 and batches of 16 beat the base's weights as they are and
 # train's batches of 64; train's input dropout of 0.1 beat the bundled base's 0 on the
 # three benchmark files and on four of six more; a learning rate of 3e-3 did better overall
-# than 1e-3, 3e-4 and train's 4.5e-3;
-# the average of four fine-tunings' weights (a model soup) beat each (README).
+# than 1e-3, 3e-4 and train's 4.5e-3; the average of four fine-tunings' weights (a model
+# soup) beat each (README).
 FINETUNE_DEFAULTS: dict[str, float] = {
     "init_shrink": 0.5,
     "dropout": 0.4,
