@@ -267,7 +267,8 @@ def cli() -> None:
     metavar="MODEL",
     help="Fine-tune: start from MODEL's weights (a model directory, or 'bundled' for the "
     "pretrained names model). Its alphabet, layer sizes and tags are kept (new tags are added; "
-    "untagged files get a tag named after the file when MODEL is tagged); the optimizer starts "
+    "untagged files get a tag named after the file when MODEL is tagged), though its tags drift "
+    "towards the new file's style (sample MODEL itself for its own styles); the optimizer starts "
     "afresh. Defaults when fine-tuning: "
     + ", ".join(f"--{name.replace('_', '-')} {value:g}" for name, value in FINETUNE_DEFAULTS.items())
     + ".",
