@@ -60,6 +60,13 @@ def test_stream_from_a_step_continues_the_uninterrupted_stream() -> None:
         assert np.array_equal(x, rx) and np.array_equal(y, ry)
 
 
+def test_datasets_do_not_autotune() -> None:
+    # tf.data's autotuning thread made deleting fit's iterator wait up to tens of seconds
+    plan = BatchPlan(NAMES, Alphabet(), batch_size=8, seed=1)
+    for dataset in (plan.dataset(0), plan.dataset(None)):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_train_writes_history_state_and_tensorboard(names_file: Path, tmp_path: Path) -> None:
     result = _run("train", str(names_file), "--model", "m", "--epochs", "2", "--tensorboard", "tb", *TINY)
     assert result.exit_code == 0, result.output
