@@ -129,9 +129,9 @@ class BatchPlan:
         ds = tf.data.Dataset.from_generator(batches, output_signature=(inputs_spec, spec))
         if step is None:
             ds = ds.apply(tf.data.experimental.assert_cardinality(self.n_batches * shares))
-        # No autotuning: nothing here is AUTOTUNE, and its model thread sleeps ever longer
-        # between optimisations (seconds after a minute); deleting the iterator waits it
-        # out, so fit returned 10-26 s after its last epoch (py-spy: ~RootDataset::Iterator).
+        # No autotuning: nothing here is AUTOTUNE, and its thread sleeps ever longer between
+        # rounds; deleting the iterator waited out the sleep, so fit returned 5-26 s after
+        # its last epoch (py-spy: ~RootDataset::Iterator waiting on that thread).
         options = tf.data.Options()
         options.autotune.enabled = False
         return ds.prefetch(4).with_options(options)
