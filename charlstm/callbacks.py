@@ -68,12 +68,17 @@ class EpochReport(keras.callbacks.Callback):
             self.log("  samples: " + self.sampled_names())
 
     def sampled_names(self) -> str:
-        """A few names sampled from the weights now (of each tag, for a tagged model), marked seen or new."""
+        """A few names sampled from the weights now, marked seen or new.
+
+        A tagged model samples each tag its training names have: a fine-tuning's new
+        tags, not the base's, so the share of new names is a copying guard for that file.
+        """
         lm = NumpyLSTM.from_arrays(export_weights(self.model))
         seed = int(self.rng.integers(2**31))
         alphabet, tags = self.meta.alphabet, self.meta.tags
         if tags:
-            choices = [TagChoice(tag, i, 1.0) for i, tag in enumerate(tags)]
+            trained = [t for t in tags if self.meta.tag_counts.get(t, 0) > 0] or tags
+            choices = [TagChoice(tag, tags.index(tag), 1.0) for tag in trained]
             drawn = sample_across_tags(lm, alphabet, self.samples, choices, seed=seed, unique=False)
         else:
             drawn = sample_names(lm, alphabet, self.samples, seed=seed, unique=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,6 +64,8 @@ def test_fine_tuning_starts_from_the_base_keeps_its_tags_and_adds_one(
     assert result.exit_code == 0, result.output
     assert "untagged names fine-tune a tagged model under tag(s) of their own: elves" in result.stderr
     assert "held out for validation" in result.stderr
+    sampled_tags = re.findall(r"\[(\w+)\] \((?:new|seen)\)", result.stderr)
+    assert sampled_tags and set(sampled_tags) == {"elves"}  # epoch samples: the file's tag, not the base's
     meta = json.loads(Path("ft/model.json").read_text())
     assert meta["tags"] == ["a", "b", "elves"] and meta["tag_counts"]["elves"] > 0
     # the base's figure on the held-out names is what Keras measures there for the unchanged start
