@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from charlstm import checkpoint as ckpt
-from charlstm.blend import WEIGHTS_FILE, Blender, Weights, evaluate_ranked, read_pairs
 from charlstm.blend_features import CUTS, FEATURES, LM_PARTS, STRUCTURE
+from charlstm.blending import WEIGHTS_FILE, Blender, Weights, evaluate_ranked, read_pairs
 
 # The names-LM features are left out of every set: `blend --model` may name any
 # names model, often one just trained, and weights fitted to the bundled one would

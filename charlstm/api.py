@@ -26,7 +26,7 @@ from charlstm.log import Log, log_to_stderr
 from charlstm.options import BLEND_TOP, GENERATE, PRIORS
 
 if TYPE_CHECKING:
-    from charlstm.blend import Blend
+    from charlstm.blending import Blend
     from charlstm.evaluation import Classification, Evaluation, NameScore
     from charlstm.explain import Explanation
     from charlstm.sampling import Sample
@@ -147,7 +147,7 @@ def blend(
     words_model: str | Path | None = None,
 ) -> list[Blend]:
     """The ``top`` best portmanteaus of two words, best first, with their probabilities."""
-    from charlstm.blend import Blender
+    from charlstm.blending import Blender
 
     words = open_model(words_model or bundled_model_dir("words"))
     blender = Blender.open(open_model(resolve_model_dir(model)[0]), words)

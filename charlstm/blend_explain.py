@@ -11,7 +11,7 @@ word1's part is the blend's longest common prefix with word1 (``a`` letters), wo
 its longest common suffix with word2 (``b`` letters), and the overlap is ``a + b - len``.
 
 The features that weigh most in a blend's score are those with the largest
-``|weight * (value - mean) / scale|``, the terms of :meth:`charlstm.blend.Weights.score`.
+``|weight * (value - mean) / scale|``, the terms of :meth:`charlstm.blending.Weights.score`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlstm.blend import Blender, check_word, match_case
 from charlstm.blend_features import CUTS, FEATURES, LM_NAMES, LM_PARTS, STRUCTURE, CandidateTable
+from charlstm.blending import Blender, check_word, match_case
 
 SHOWN_FEATURES = 3
 

@@ -19,16 +19,13 @@ from charlstm.api import Model, display_name, load
 from charlstm.completion import complete_tags
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.options import (
-    ALPHABETS,
     BLEND_TOP,
     FAMILY_TAG,
     FINETUNE_DEFAULTS,
     GENERATE,
-    LR_SCHEDULES,
     PRIORS,
-    STRATEGIES,
-    TAG_INPUTS,
     TRAIN,
+    allowed,
 )
 
 STARTED = time.monotonic()
@@ -69,7 +66,16 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-SEED_TYPE = click.IntRange(0, 2**31 - 1)
+def _train_type(name: str) -> click.ParamType:
+    """Click's type for train's option ``name``, made from the values it allows (:mod:`charlstm.options`)."""
+    rule, integer = allowed(name)
+    if rule.choices:
+        return click.Choice(rule.choices)
+    kind = click.IntRange if integer else FiniteFloatRange
+    return kind(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
+
+
+SEED_TYPE = _train_type("seed")
 
 
 def _open_model(option: str | None) -> Model:
@@ -128,32 +134,32 @@ def cli() -> None:
 )
 @model_option
 @click.option(
-    "--epochs", type=click.IntRange(min=1), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
+    "--epochs", type=_train_type("epochs"), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
 )
 @click.option(
     "--hidden",
-    type=click.IntRange(min=1),
+    type=_train_type("hidden"),
     default=TRAIN.architecture.hidden,
     show_default=True,
     help="LSTM units per layer.",
 )
 @click.option(
     "--layers",
-    type=click.IntRange(min=1),
+    type=_train_type("layers"),
     default=TRAIN.architecture.layers,
     show_default=True,
     help="Stacked LSTM layers.",
 )
 @click.option(
     "--dropout",
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=_train_type("dropout"),
     default=TRAIN.architecture.dropout,
     show_default=True,
     help="Dropout between LSTM layers and before the output layer.",
 )
 @click.option(
     "--input-dropout",
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=_train_type("input_dropout"),
     default=TRAIN.architecture.input_dropout,
     show_default=True,
     help="While training, hide each letter from a whole name with this probability, so the "
@@ -161,7 +167,7 @@ def cli() -> None:
 )
 @click.option(
     "--recurrent-dropout",
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=_train_type("recurrent_dropout"),
     default=TRAIN.architecture.recurrent_dropout,
     show_default=True,
     help="Dropout on the recurrent state. Any value above 0 leaves the fast cuDNN "
@@ -169,14 +175,14 @@ def cli() -> None:
 )
 @click.option(
     "--tag-dim",
-    type=click.IntRange(min=1),
+    type=_train_type("tag_dim"),
     default=TRAIN.architecture.tag_dim,
     show_default=True,
     help="Size of each tag's learned embedding (tagged names files only).",
 )
 @click.option(
     "--tag-input",
-    type=click.Choice(TAG_INPUTS),
+    type=_train_type("tag_input"),
     default=TRAIN.architecture.tag_input,
     show_default=True,
     help="Where a name's tag enters the LSTM: beside every symbol (step), as the initial "
@@ -184,7 +190,7 @@ def cli() -> None:
 )
 @click.option(
     "--alphabet",
-    type=click.Choice(ALPHABETS),
+    type=_train_type("alphabet"),
     default=TRAIN.alphabet,
     show_default=True,
     help="default: a-z, case and accents folded (Zoë -> zoe). auto: every symbol in FILE "
@@ -192,7 +198,7 @@ def cli() -> None:
 )
 @click.option(
     "--strategy",
-    type=click.Choice(STRATEGIES),
+    type=_train_type("strategy"),
     default=TRAIN.strategy,
     show_default=True,
     help="tf.distribute strategy. auto: mirrored if more than one GPU, else one device "
@@ -200,13 +206,13 @@ def cli() -> None:
     "multiworker: several machines, each running the same command with its own TF_CONFIG "
     "(cluster and task index; worker 0, the chief, writes --model); see README.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=TRAIN.batch_size, show_default=True)
+@click.option("--batch-size", type=_train_type("batch_size"), default=TRAIN.batch_size, show_default=True)
 @click.option(
-    "--learning-rate", type=FiniteFloatRange(0, min_open=True), default=TRAIN.learning_rate, show_default=True
+    "--learning-rate", type=_train_type("learning_rate"), default=TRAIN.learning_rate, show_default=True
 )
 @click.option(
     "--weight-decay",
-    type=FiniteFloatRange(0),
+    type=_train_type("weight_decay"),
     default=TRAIN.weight_decay,
     show_default=True,
     help="AdamW's decoupled weight decay: each step shrinks the weight matrices by "
@@ -214,7 +220,7 @@ def cli() -> None:
 )
 @click.option(
     "--val-fraction",
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=_train_type("val_fraction"),
     default=TRAIN.val_fraction,
     show_default=True,
     help="Fraction of names held out (seeded) to measure validation NLL.",
@@ -226,7 +232,7 @@ def cli() -> None:
 )
 @click.option(
     "--patience",
-    type=click.IntRange(min=1),
+    type=_train_type("patience"),
     default=TRAIN.patience,
     show_default=True,
     help="Stop after this many epochs without a better validation NLL (not with the "
@@ -234,13 +240,13 @@ def cli() -> None:
 )
 @click.option(
     "--time-limit",
-    type=FiniteFloatRange(0, min_open=True),
+    type=_train_type("time_limit"),
     metavar="SECONDS",
     help="Stop gracefully when this much wall-clock time is spent, keeping the best model.",
 )
 @click.option(
     "--max-name-length",
-    type=click.IntRange(min=1),
+    type=_train_type("max_name_length"),
     default=TRAIN.max_name_length,
     show_default=True,
     help="Skip names longer than this.",
@@ -275,7 +281,7 @@ def cli() -> None:
 )
 @click.option(
     "--init-shrink",
-    type=FiniteFloatRange(0, 1, min_open=True),
+    type=_train_type("init_shrink"),
     default=TRAIN.init_shrink,
     help="With --init-from: start from the base's weights times this factor (a warm start nearer "
     "a fresh one generalises better). Default when fine-tuning: "
@@ -285,7 +291,7 @@ def cli() -> None:
 )
 @click.option(
     "--soup",
-    type=click.IntRange(1),
+    type=_train_type("soup"),
     default=TRAIN.soup,
     metavar="N",
     help="With --init-from and validation names: fine-tune N times from the same start (seeds "
@@ -295,14 +301,14 @@ def cli() -> None:
 )
 @click.option(
     "--seed",
-    type=SEED_TYPE,
+    type=_train_type("seed"),
     default=TRAIN.seed,
     show_default=True,
     help="Random seed (split, init, shuffling).",
 )
 @click.option(
     "--lr-schedule",
-    type=click.Choice(LR_SCHEDULES),
+    type=_train_type("lr_schedule"),
     default=TRAIN.lr_schedule,
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
@@ -312,7 +318,7 @@ def cli() -> None:
 )
 @click.option(
     "--average-from",
-    type=FiniteFloatRange(0, 1),
+    type=_train_type("average_from"),
     default=TRAIN.average_from,
     show_default=True,
     metavar="SHARE",
@@ -672,7 +678,7 @@ def blend(
       printf 'smoke fog\\nchar lizard\\n' | charlstm blend --pairs - --top 1
       charlstm blend --eval blends-dev.tsv
     """
-    from charlstm.blend import Blender, read_pairs
+    from charlstm.blending import Blender, read_pairs
     from charlstm.checkpoint import bundled_model_dir, open_model
     from charlstm.threads import single_blas_thread
 

@@ -8,7 +8,8 @@ configuration beside the model).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import Field, asdict, dataclass, field, fields
 
 MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer samples discarded
 FAMILY_TAG = "surname"  # a tagged model's family-name tag unless train --family-tag says otherwise
@@ -26,6 +27,58 @@ MIN_VAL_NAMES = 5  # fewer held-out names than this cannot tell one epoch from t
 SMALL_FILE = 1000  # names; below this, train says how many it holds out
 
 
+@dataclass(frozen=True)
+class Allowed:
+    """The values an option takes: a number from ``low`` to ``high`` (either end may be
+    open or absent), or one of ``choices``. The CLI makes its Click types from it and
+    the library checks options given in Python against it (:func:`disallowed`)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """What the values are, in words ("at least 1", "at least 0 and less than 1")."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        ends = []
+        if self.low is not None:
+            ends.append(f"{'greater than' if self.low_open else 'at least'} {self.low:g}")
+        if self.high is not None:
+            ends.append(f"{'less than' if self.high_open else 'at most'} {self.high:g}")
+        return " and ".join(ends) or "a number"
+
+    def allows(self, value: object, integer: bool) -> bool:
+        """Whether ``value`` is one of these values (an ``int`` where ``integer``)."""
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            return False
+        if not math.isfinite(value):
+            return False
+        low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        return low_ok and (self.high is None or (value < self.high if self.high_open else value <= self.high))
+
+
+AT_LEAST_1 = Allowed(low=1)
+POSITIVE = Allowed(low=0, low_open=True)
+NON_NEGATIVE = Allowed(low=0)
+FRACTION = Allowed(low=0, high=1, high_open=True)  # a dropout rate, a share held out
+SEEDS = Allowed(low=0, high=2**31 - 1)
+
+
+def _allowed(default: object, allowed: Allowed) -> object:
+    """A field with a default and the values it allows."""
+    return field(default=default, metadata={"allowed": allowed})
+
+
+def _per_invocation(default: object, allowed: Allowed | None = None) -> object:
+    """A field that a resumed run does not inherit from the saved one."""
+    return field(default=default, metadata={"per_invocation": True, "allowed": allowed})
+
+
 # Architecture fields added since models were first saved, with the value older models had.
 ADDED_FIELDS = {"input_dropout": 0.0}
 
@@ -34,13 +87,13 @@ ADDED_FIELDS = {"input_dropout": 0.0}
 class Architecture:
     """Shape of the network. Defaults keep Keras on its fused (cuDNN) LSTM kernel."""
 
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.2
-    input_dropout: float = 0.1  # hides a symbol type from a whole name (see model.build_model)
-    recurrent_dropout: float = 0.0
-    tag_dim: int = 16  # size of a tag's learned embedding (tagged models only)
-    tag_input: str = TAG_INPUTS[0]  # where it enters (tagged models only)
+    hidden: int = _allowed(256, AT_LEAST_1)
+    layers: int = _allowed(2, AT_LEAST_1)
+    dropout: float = _allowed(0.2, FRACTION)
+    input_dropout: float = _allowed(0.1, FRACTION)  # hides a symbol type from a name (model.build_model)
+    recurrent_dropout: float = _allowed(0.0, FRACTION)
+    tag_dim: int = _allowed(16, AT_LEAST_1)  # size of a tag's learned embedding (tagged models only)
+    tag_input: str = _allowed(TAG_INPUTS[0], Allowed(choices=TAG_INPUTS))  # where it enters (tagged only)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -57,11 +110,6 @@ class Architecture:
         return cls(**{k: known[k] for k in cls.__dataclass_fields__ if k in known})
 
 
-def _per_invocation(default: object) -> object:
-    """A field that a resumed run does not inherit from the saved one."""
-    return field(default=default, metadata={"per_invocation": True})
-
-
 @dataclass
 class TrainOptions:
     """Everything ``charlstm train`` can set, with its defaults.
@@ -71,32 +119,37 @@ class TrainOptions:
     budget for one invocation, the strategy a property of the machine, ...).
     """
 
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 4.5e-3  # AdamW's; measured on the names benchmark (README, Training)
+    epochs: int = _allowed(30, AT_LEAST_1)
+    batch_size: int = _allowed(64, AT_LEAST_1)
+    # AdamW's; measured on the names benchmark (README, Training)
+    learning_rate: float = _allowed(4.5e-3, POSITIVE)
     architecture: Architecture = field(default_factory=Architecture, metadata={"per_invocation": True})
-    val_fraction: float = 0.1
+    val_fraction: float = _allowed(0.1, FRACTION)
     val_file: str | None = None
-    seed: int = 0
-    patience: int = 5
-    clipnorm: float = 1.0
-    weight_decay: float = 0.03  # AdamW's decoupled decay of the weight matrices (model.compile_model)
-    max_name_length: int = MAX_NAME_LENGTH
+    seed: int = _allowed(0, SEEDS)
+    patience: int = _allowed(5, AT_LEAST_1)
+    clipnorm: float = _allowed(1.0, POSITIVE)
+    # AdamW's decoupled decay of the weight matrices (model.compile_model)
+    weight_decay: float = _allowed(0.03, NON_NEGATIVE)
+    max_name_length: int = _allowed(MAX_NAME_LENGTH, AT_LEAST_1)
     strict: bool = False
     tag_by_file: bool = False  # tag each file's names with the file's stem
     balance_tags: bool = False  # repeat rarer tags' names in every epoch (batches.tag_repeats)
     family_tag: str | None = None  # the tag of family names; default: "surname" if there is one
     init_from: str | None = None  # a model directory (or "bundled") to fine-tune from
-    init_shrink: float = 1.0  # a fine-tuning starts from the base's weights times this ("shrink")
-    soup: int = 1  # fine-tunings from the same start whose weights are averaged (training._soup)
-    lr_schedule: str = LR_SCHEDULES[0]
-    average_from: float = 0.35  # weight averaging's start, a share of the cosine schedule (callbacks)
-    time_limit: float | None = _per_invocation(None)
-    samples_per_epoch: int = _per_invocation(5)
+    # a fine-tuning starts from the base's weights times this ("shrink")
+    init_shrink: float = _allowed(1.0, Allowed(low=0, high=1, low_open=True))
+    # fine-tunings from the same start whose weights are averaged (training._soup)
+    soup: int = _allowed(1, AT_LEAST_1)
+    lr_schedule: str = _allowed(LR_SCHEDULES[0], Allowed(choices=LR_SCHEDULES))
+    # weight averaging's start, a share of the cosine schedule (callbacks)
+    average_from: float = _allowed(0.35, Allowed(low=0, high=1))
+    time_limit: float | None = _per_invocation(None, POSITIVE)
+    samples_per_epoch: int = _per_invocation(5, NON_NEGATIVE)
     tensorboard: str | None = _per_invocation(None)
-    state_interval: float = _per_invocation(STATE_INTERVAL)
-    alphabet: str = _per_invocation(ALPHABETS[0])
-    strategy: str = _per_invocation(STRATEGIES[0])
+    state_interval: float = _per_invocation(STATE_INTERVAL, NON_NEGATIVE)  # 0: after every batch
+    alphabet: str = _per_invocation(ALPHABETS[0], Allowed(choices=ALPHABETS))
+    strategy: str = _per_invocation(STRATEGIES[0], Allowed(choices=STRATEGIES))
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -107,6 +160,28 @@ class TrainOptions:
     def inherited(cls) -> tuple[str, ...]:
         """Names of the options a resumed run keeps from the saved run unless given again."""
         return tuple(f.name for f in fields(cls) if not f.metadata.get("per_invocation"))
+
+
+_FIELDS: dict[str, Field] = {f.name: f for cls in (Architecture, TrainOptions) for f in fields(cls)}
+
+
+def allowed(name: str) -> tuple[Allowed, bool]:
+    """The values train's option ``name`` allows, and whether it is an integer."""
+    found = _FIELDS[name]
+    return found.metadata["allowed"], found.type.startswith("int")
+
+
+def disallowed(opts: TrainOptions) -> tuple[str, str] | None:
+    """The first option of ``opts`` (its architecture's included) set to a value it does not
+    allow, and what it allows; None when every value is allowed (None means unset)."""
+    for name, found in _FIELDS.items():
+        if found.metadata.get("allowed") is None:
+            continue
+        rule, integer = allowed(name)
+        value = getattr(opts.architecture if name in Architecture.__dataclass_fields__ else opts, name)
+        if value is not None and not rule.allows(value, integer):
+            return name, f"{name} must be {rule.describe()} (got {value!r})"
+    return None
 
 
 @dataclass(frozen=True)

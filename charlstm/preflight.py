@@ -33,7 +33,7 @@ from charlstm.finetune import (
 )
 from charlstm.lock import lock_model_dir
 from charlstm.log import Log, log_to_stderr
-from charlstm.options import FAMILY_TAG, MIN_VAL_NAMES, SMALL_FILE, TrainOptions
+from charlstm.options import FAMILY_TAG, MIN_VAL_NAMES, SMALL_FILE, TrainOptions, disallowed
 
 
 @dataclass
@@ -81,6 +81,9 @@ def preflight(
     nor checks it and saves into a temporary directory of its own, removed on exit
     (TensorFlow's advice: every worker saves, as saving may read variables collectively).
     """
+    wrong = disallowed(opts)  # the CLI's types allow only these values; the Python API is checked here
+    if wrong:
+        raise OptionError(*wrong)
     files = [str(f) for f in names_files] if isinstance(names_files, list) else [str(names_files)]
     if opts.strategy == "multiworker":
         if resume:

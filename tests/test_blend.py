@@ -16,15 +16,6 @@ from hypothesis import strategies as st
 
 from charlstm import checkpoint as ckpt
 from charlstm.alphabet import Alphabet
-from charlstm.blend import (
-    MIN_LENGTH,
-    Blender,
-    Weights,
-    candidates,
-    evaluate_ranked,
-    levenshtein,
-    match_case,
-)
 from charlstm.blend_features import (
     CUTS,
     FEATURES,
@@ -35,6 +26,15 @@ from charlstm.blend_features import (
     feature_matrix,
     lm_features,
     structure,
+)
+from charlstm.blending import (
+    MIN_LENGTH,
+    Blender,
+    Weights,
+    candidates,
+    evaluate_ranked,
+    levenshtein,
+    match_case,
 )
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError

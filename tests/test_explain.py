@@ -224,9 +224,9 @@ def test_blend_explain_marks_parts_and_overlap() -> None:
 
 
 def test_blend_explain_features_are_the_strongest_terms() -> None:
-    from charlstm.blend import Blender
     from charlstm.blend_explain import describe_feature
     from charlstm.blend_features import FEATURES
+    from charlstm.blending import Blender
     from charlstm.checkpoint import bundled_model_dir
 
     blender = Blender.open(open_model(bundled_model_dir()), open_model(bundled_model_dir("words")))

@@ -7,9 +7,19 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 from charlstm.cli import cli
-from charlstm.options import ADDED_FIELDS, BLEND_TOP, GENERATE, Architecture, TrainOptions
+from charlstm.options import (
+    ADDED_FIELDS,
+    BLEND_TOP,
+    GENERATE,
+    Allowed,
+    Architecture,
+    TrainOptions,
+    allowed,
+    disallowed,
+)
 from charlstm.sampling import sample_names
 
 
@@ -71,3 +81,42 @@ def test_the_options_module_imports_neither_numpy_nor_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("hidden", 1, 0),
+        ("epochs", 3, 2.5),
+        ("dropout", 0.0, 1.0),
+        ("learning_rate", 1e-9, 0.0),
+        ("weight_decay", 0.0, float("nan")),
+        ("init_shrink", 1.0, 0.0),
+        ("average_from", 1.0, 1.01),
+        ("seed", 2**31 - 1, -1),
+        ("time_limit", 0.5, float("inf")),
+        ("lr_schedule", "cosine", "linear"),
+        ("batch_size", 16, True),
+    ],
+)
+def test_the_cli_and_the_library_allow_the_same_values(name: str, good: object, bad: object) -> None:
+    param = next(p for p in cli.commands["train"].params if p.name == name)
+    convert = lambda value: param.type.convert(str(value), param, None)  # noqa: E731  (the command line's text)
+
+    def opts(value: object) -> TrainOptions:
+        if name in Architecture.__dataclass_fields__:
+            return TrainOptions(architecture=Architecture(**{name: value}))
+        return TrainOptions(**{name: value})
+
+    assert convert(good) == good and disallowed(opts(good)) is None
+    wrong = disallowed(opts(bad))
+    assert wrong is not None and wrong[0] == name and allowed(name)[0].describe() in wrong[1]
+    with pytest.raises(click.BadParameter):
+        convert(bad)
+
+
+def test_every_default_is_allowed_and_described() -> None:
+    assert disallowed(TrainOptions()) is None
+    assert Allowed(low=0, high=1, high_open=True).describe() == "at least 0 and less than 1"
+    assert Allowed(low=0, low_open=True).describe() == "greater than 0"
+    assert Allowed(choices=("a", "b")).describe() == "one of a, b"
