@@ -510,16 +510,6 @@ class _Rows:
     log_prob: np.ndarray  # the model's log-probability of each stem (temperature 1)
     match: np.ndarray  # contains-matcher state; == len(contains) once a stem holds it
 
-    def take(self, index: np.ndarray) -> _Rows:
-        return _Rows(
-            self.letters[index],
-            self.ids[index],
-            [(h[index], c[index]) for h, c in self.state],
-            self.counts[index],
-            self.log_prob[index],
-            self.match[index],
-        )
-
     @staticmethod
     def concat(parts: list[_Rows]) -> _Rows:
         if len(parts) == 1:
