@@ -7,6 +7,8 @@ Keras training once per test session.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,13 @@ def _isolate_model_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     """Tests never pick up a user's $CHARLSTM_MODEL or ./charlstm-model."""
     monkeypatch.delenv(ckpt.MODEL_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium with its own profile directory (runs may overlap)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("chromium is missing: `make test` installs Debian's chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
+    command = [browser, *flags, f"--user-data-dir={profile}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)

@@ -1,12 +1,11 @@
-"""``explain``, ``explain --html`` (rendered in headless Chromium), ``info --plot`` and
-``blend --explain``."""
+"""``explain`` (charlstm.explain): each step's probabilities, the text table, misuse; and that the
+light commands never import matplotlib or TensorFlow."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import write_random_model
 
 from charlstm.checkpoint import open_model
 from charlstm.cli import cli
@@ -95,166 +93,6 @@ def test_bad_input_is_a_usage_error(random_model_dir: Path, args: list[str], mes
     assert result.exit_code == 2
     assert message in result.output and "Error:" in result.output
     assert "Traceback" not in result.output
-
-
-def test_html_page_without_history_and_two_layers(tmp_path: Path) -> None:
-    model = write_random_model(tmp_path / "deep", hidden=(16, 8))
-    page = tmp_path / "page.html"
-    result = run("explain", "Brad", "--model", str(model), "--html", str(page))
-    assert result.exit_code == 0, result.output
-    assert f"wrote {page}" in result.stderr
-    assert "total: log_prob" in result.stdout  # the table still goes to stdout
-    html = page.read_text(encoding="utf-8")
-    for layer, hidden in ((1, 16), (2, 8)):
-        for gate in "ifoc":
-            assert f'id="heatmap-{layer}-{gate}"' in html
-        assert f"of its {hidden} units" in html
-    assert html.count('<ul class="notes">') == 2 and "forgets most sharply" in html
-    assert 'id="learning-curves-missing"' in html and "history.csv: missing" in html
-    assert html.count('class="step-dist"') == len("brad") + 1
-    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing from the network
-    assert "<script src" not in html and "<link" not in html
-
-
-def test_page_facts_are_what_info_prints(random_model_dir: Path) -> None:
-    import html
-
-    from charlstm.explain import explain_name
-    from charlstm.explain_html import render_page
-
-    info = json.loads(run("info", "--model", str(random_model_dir), "--json").stdout)
-    model = open_model(random_model_dir)
-    page = render_page(model, explain_name(model.lm(), model.alphabet, "anna", 3))
-    facts = page[page.index('id="facts"') :]
-    for key, value in info.items():
-        shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-        assert f'data-key="{key}">{html.escape(shown, quote=False)}<' in facts, key
-
-
-def test_most_active_units_move_most() -> None:
-    from charlstm.explain_html import most_active_units
-
-    cell = np.zeros((4, 5))
-    cell[:, 3] = [0.1, -0.9, 0.8, 0.0]  # changes by 0.1 + 1.0 + 1.7 + 0.8
-    cell[:, 1] = [2.0, 2.0, 2.0, 2.0]  # one big write, then kept
-    assert most_active_units(cell, 2) == [3, 1]
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run headless Chromium with its own profile directory (runs may overlap)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.fail("chromium is missing: `make test` installs Debian's chromium")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
-    command = [browser, *flags, f"--user-data-dir={profile}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
-
-
-def test_html_page_in_a_real_browser(trained_model_dir: Path, tmp_path: Path) -> None:
-    """Headless Chromium renders the page: not blank, and every part is in the DOM."""
-    import matplotlib.image
-
-    page = tmp_path / "brangelina.html"
-    result = run("explain", "Brangelina", "--model", str(trained_model_dir), "--html", str(page))
-    assert result.exit_code == 0, result.output
-    shot = tmp_path / "shot.png"
-    chromium(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
-    pixels = matplotlib.image.imread(shot)[..., :3]
-    assert pixels.shape[:2] == (2000, 1280)
-    not_white = (pixels < 0.94).any(axis=2).mean()
-    assert 0.15 < not_white < 0.95 and pixels.std() > 0.1  # drawn, not blank, not one colour
-    dom = chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout
-    for part in ["distribution-heatmap", "step-distributions", "learning-curves", "facts", "name"]:
-        assert re.search(rf'id="{part}"', dom), part
-    for gate in "ifoc":
-        figure = re.search(rf'id="heatmap-1-{gate}".*?</figure>', dom, re.S)
-        assert figure and "<svg" in figure.group(0) and "unit " in figure.group(0), gate
-    curves = re.search(r'id="learning-curves".*?</figure>', dom, re.S).group(0)
-    assert "<svg" in curves and "validation NLL" in curves and "train NLL" in curves
-    assert dom.count('class="step-dist"') == len("brangelina") + 1
-    assert dom.count('class="letter') == len("brangelina") + 1
-
-
-def test_info_plot_png_svg_and_bad_extension(trained_model_dir: Path, tmp_path: Path) -> None:
-    import matplotlib.image
-
-    png, svg = tmp_path / "curves.png", tmp_path / "curves.svg"
-    for path in (png, svg):
-        result = run("info", "--model", str(trained_model_dir), "--plot", str(path))
-        assert result.exit_code == 0, result.output
-        assert "best_val_nll" in result.stdout  # info still prints its facts
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (matplotlib.image.imread(png)[..., :3] < 0.9).any(axis=2).mean() > 0.02
-    assert "<svg" in svg.read_text() and "validation NLL" in svg.read_text()
-    bad = run("info", "--model", str(trained_model_dir), "--plot", str(tmp_path / "curves.pdf"))
-    assert bad.exit_code == 2 and "must end in .png or .svg" in bad.output
-
-
-def test_info_plot_needs_a_history(random_model_dir: Path, tmp_path: Path) -> None:
-    result = run("info", "--model", str(random_model_dir), "--plot", str(tmp_path / "c.png"))
-    assert result.exit_code == 1
-    assert "history.csv: missing" in result.output and "Traceback" not in result.output
-    assert result.stdout == ""  # nothing printed before the error
-    assert not (tmp_path / "c.png").exists()
-
-
-def blend_json(*args: str) -> dict:
-    result = run("blend", *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def test_blend_explain_marks_parts_and_overlap() -> None:
-    explained = blend_json("Brad", "Angelina", "--top", "5", "--explain")["blends"]
-    plain = blend_json("Brad", "Angelina", "--top", "5")["blends"]
-    assert [(b["blend"], b["score"]) for b in explained] == [(b["blend"], b["score"]) for b in plain]
-    first = explained[0]
-    assert first["blend"] == "Brangelina"
-    assert first["parts"] == "Bra(d) + Angelina -> Br[a]ngelina"
-    assert (first["from_word1"], first["from_word2"], first["overlap"]) == ("Bra", "angelina", "a")
-    for b in explained:
-        text = b["blend"]
-        assert re.sub(r"[\[\]]", "", b["parts"].split(" -> ")[1]) == text
-        assert text.startswith(b["from_word1"]) and text.lower().endswith(b["from_word2"].lower())
-        assert "brad".startswith(b["from_word1"].lower()) and "angelina".endswith(b["from_word2"].lower())
-        shared = len(b["from_word1"]) + len(b["from_word2"]) - len(text)
-        assert len(b["overlap"]) == max(shared, 0)
-    smog = blend_json("smoke", "fog", "--top", "1", "--explain")["blends"][0]
-    assert smog["parts"] == "smo(ke) + (f)og -> sm[o]g"
-
-
-def test_blend_explain_features_are_the_strongest_terms() -> None:
-    from charlstm.blend_explain import describe_feature
-    from charlstm.blend_features import FEATURES
-    from charlstm.blending import Blender
-    from charlstm.checkpoint import bundled_model_dir
-
-    blender = Blender.open(open_model(bundled_model_dir()), open_model(bundled_model_dir("words")))
-    cands, matrix = blender.features([("britain", "exit")])
-    w = blender.weights
-    terms = (matrix - w.mean) / w.scale * w.weight
-    np.testing.assert_allclose(terms.sum(axis=1), w.score(matrix), atol=1e-9)
-    text = [c.blend for c in cands[0]]
-    for b in blend_json("Britain", "Exit", "--top", "3", "--explain")["blends"]:
-        row = terms[text.index(b["blend"].lower())]
-        strongest = np.argsort(-np.abs(row))[:3]
-        assert [f["feature"] for f in b["top_features"]] == [FEATURES[k] for k in strongest]
-        for f, k in zip(b["top_features"], strongest, strict=True):
-            assert f["contribution"] == pytest.approx(row[k], abs=1e-5)
-            assert f["description"] == describe_feature(FEATURES[k]) != FEATURES[k]
-    assert all(describe_feature(f) != f for f in FEATURES)
-
-
-def test_blend_explain_text_and_misuse() -> None:
-    result = run("blend", "Brad", "Angelina", "--top", "3", "--explain")
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[0] == "Brangelina\t" + lines[0].split("\t")[1] + "\tBra(d) + Angelina -> Br[a]ngelina"
-    assert len(lines) == 3 * 4 and all(re.match(r"\s+[+-]\d+\.\d{3}\s+\w+", line) for line in lines[1:4])
-    both = run("blend", "fog", "smoke", "--top", "2", "--explain", "--both-orders")
-    assert both.exit_code == 0 and "smo(ke) + (f)og -> sm[o]g" in both.stdout
-    misuse = run("blend", "--pairs", "-", "--explain", input="brad angelina\n")
-    assert misuse.exit_code == 2 and "--explain works with WORD1 WORD2" in misuse.output
 
 
 def test_light_commands_import_no_drawing_or_tensorflow(random_model_dir: Path, tmp_path: Path) -> None:

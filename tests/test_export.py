@@ -1,14 +1,12 @@
-"""Using a model without charlstm: portable model.keras, SavedModel export, the HTML page."""
+"""Using a model without charlstm (charlstm.portable, charlstm.export): model.keras in plain Keras,
+SavedModel export. The HTML page has tests/test_webpage.py."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -154,80 +152,6 @@ def test_export_bundled_model_as_keras_file(tmp_path: Path) -> None:
     expected = _numpy_log_probs(ckpt.open_model(ckpt.bundled_model_dir()), ids, tag)
     # float32 sums in another order: the 1e-4 the log-probabilities are checked to elsewhere
     np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(logits)), expected, atol=1e-4)
-
-
-class _PageResults(HTMLParser):
-    """The names and scores a generator page wrote into its DOM."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[tuple[str, float]] = []
-        self.tags: list[str | None] = []
-        self.score: tuple[str, float] | None = None
-        self.status = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "li" and "data-log-prob" in a:
-            self.names.append((a["data-name"] or "", float(a["data-log-prob"] or "nan")))
-            self.tags.append(a.get("data-tag"))
-        elif tag == "output" and "data-log-prob" in a:
-            self.score = (a["data-name"] or "", float(a["data-log-prob"] or "nan"))
-        elif tag == "body":
-            self.status = a.get("data-status") or ""
-
-
-def _browse(page: Path, query: str) -> _PageResults:
-    """Load ``page?query`` in headless Chromium and parse the DOM it ends with."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Chromium is missing: `make test` installs Debian's chromium"
-    # The page generates while it loads, so the DOM dumped after the load event has the names.
-    profile = f"--user-data-dir={page.parent / 'chromium-profile'}"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", profile, "--dump-dom"]
-    command = [chromium, *flags, f"{page.as_uri()}?{query}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = _PageResults()
-    results.feed(done.stdout)
-    assert results.status == "ready", done.stdout[-2000:]
-    return results
-
-
-def test_generator_page_samples_and_scores_like_charlstm_in_chromium(tmp_path: Path) -> None:
-    page = tmp_path / "names.html"
-    result = run("export", "bundled", str(page))
-    assert result.exit_code == 0, result.output
-    html = page.read_text(encoding="utf-8")
-    assert page.stat().st_size < 2_000_000
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing fetched
-    model = ckpt.open_model(ckpt.bundled_model_dir())
-
-    first = _browse(page, "seed=7&n=12&score=Zo%C3%AB")
-    names = [name for name, _ in first.names]
-    assert len(names) == 12 == len(set(names))
-    assert all(name and set(name) <= set(model.alphabet.letters) for name in names)
-    # Every shown log-probability is charlstm score's, within 1e-4: a generated name's under
-    # the tag it was drawn in, the scored name's (Zoë, folded to zoe) under every tag, weighted.
-    from charlstm.evaluation import score_texts
-
-    assert set(first.tags) <= {"female", "male"}  # the bundled model's first-name tags by default
-    expected = [score_texts(model, [name], tag)[0] for name, tag in zip(names, first.tags, strict=True)]
-    expected += score_texts(model, ["Zoë"])
-    assert first.score is not None and first.score[0] == "zoe"
-    for (name, shown), s in zip([*first.names, first.score], expected, strict=True):
-        assert shown == pytest.approx(s.log_prob, abs=1e-4), name
-
-    # The URL's prefix (folded like charlstm's) and temperature shape the batch.
-    shaped = _browse(page, "seed=7&n=5&prefix=Ma&t=0.5")
-    assert len(shaped.names) == 5 and all(name.startswith("ma") for name, _ in shaped.names)
-
-
-def test_page_shows_a_tag_selector_only_for_models_with_tags(random_model_dir: Path) -> None:
-    from charlstm.webpage import render_page
-
-    assert "<label hidden>Style" in render_page(ckpt.open_model(random_model_dir))
-    html = render_page(ckpt.open_model(ckpt.bundled_model_dir()))  # tagged: female, male, surname
-    assert "<label>Style" in html and re.search(r"<option[^>]*>female</option>", html)
 
 
 def test_each_save_of_the_inference_model_holds_the_current_weights(tmp_path: Path) -> None:

@@ -167,17 +167,3 @@ def test_format_1_model_directories_still_read_as_untagged(tmp_path: Path) -> No
     assert run("generate", "--model", str(model), "--n", "8", "--seed", "1", "--json").stdout == before
     assert "tag" not in before
     assert "tags" not in json.loads(run("info", "--model", str(model), "--json").stdout)
-
-
-def test_balanced_batches_repeat_rarer_tags_by_the_square_root_of_their_rarity() -> None:
-    from charlstm.alphabet import Alphabet
-    from charlstm.batches import BatchPlan, tag_repeats
-
-    tags = [0] * 100 + [1] * 4 + [2] * 1
-    assert tag_repeats(np.array(tags)).tolist() == [1, 5, 10]
-    names = ["ab"] * 100 + ["cd"] * 4 + ["e"]
-    plan = BatchPlan(names, Alphabet(), 8, seed=0, tags=tags, balance=True)
-    seen = np.concatenate(plan.batches(0))
-    assert np.bincount(np.array(tags)[seen]).tolist() == [100, 20, 10]
-    plain = BatchPlan(names, Alphabet(), 8, seed=0, tags=tags)
-    assert sorted(np.concatenate(plain.batches(0)).tolist()) == list(range(len(names)))

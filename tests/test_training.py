@@ -1,4 +1,4 @@
-"""Training: batch plan, checkpoints, resume, time limit, signals (tiny models)."""
+"""Training: checkpoints, resume, time limit, signals, weight averaging (tiny models)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
-from charlstm.alphabet import Alphabet
-from charlstm.batches import BatchPlan
 from charlstm.callbacks import AVERAGING_FLOOR, COSINE_FLOOR, StopControl
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError
 from charlstm.options import TRAIN, Architecture, TrainOptions
 from charlstm.training import train
-from tests.conftest import NAMES
 
 # No dropout: deterministic.
 TINY = ["--hidden", "8", "--layers", "1", "--batch-size", "16",
@@ -37,35 +34,6 @@ def _state(model_dir: Path) -> dict:
 
 def _run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def test_batch_plan_is_reproducible_and_covers_every_name_once_per_epoch() -> None:
-    plan = BatchPlan(NAMES, Alphabet(), batch_size=4, seed=7)
-    epoch0 = plan.batches(0)
-    assert len(epoch0) == plan.n_batches
-    assert sorted(np.concatenate(epoch0).tolist()) == list(range(len(NAMES)))
-    assert all(np.array_equal(a, b) for a, b in zip(epoch0, plan.batches(0), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(epoch0, plan.batches(1), strict=True))
-    x, y = plan.arrays(epoch0[0])
-    assert x.shape == y.shape and np.array_equal(x[:, 1:], y[:, :-1])  # one length, no padding
-    assert plan.symbols == sum(len(n) + 1 for n in NAMES)
-
-
-def test_stream_from_a_step_continues_the_uninterrupted_stream() -> None:
-    plan = BatchPlan(NAMES, Alphabet(), batch_size=8, seed=1)
-    whole = plan.stream(0)
-    expected = [next(whole) for _ in range(3 * plan.n_batches)]
-    resumed = plan.stream(plan.n_batches + 2)
-    for x, y in expected[plan.n_batches + 2 :]:
-        rx, ry = next(resumed)
-        assert np.array_equal(x, rx) and np.array_equal(y, ry)
-
-
-def test_datasets_do_not_autotune() -> None:
-    # tf.data's autotuning thread made deleting fit's iterator wait up to tens of seconds
-    plan = BatchPlan(NAMES, Alphabet(), batch_size=8, seed=1)
-    for dataset in (plan.dataset(0), plan.dataset(None)):
-        assert dataset.options().autotune.enabled is False
 
 
 def test_train_writes_history_state_and_tensorboard(names_file: Path, tmp_path: Path) -> None:
