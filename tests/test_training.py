@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from charlstm import checkpoint as ckpt
-from charlstm.callbacks import AVERAGING_FLOOR, COSINE_FLOOR, StopControl
+from charlstm.callbacks import AVERAGING_FLOOR, COSINE_FLOOR
 from charlstm.cli import cli
 from charlstm.errors import CharlstmError
 from charlstm.options import TRAIN, Architecture, TrainOptions
@@ -140,22 +139,6 @@ def test_time_limit_counts_from_start_and_keeps_a_margin(names_file: Path, tmp_p
     assert record["stopped"] == "time limit"
     assert time.monotonic() - started < 12.0
     assert (tmp_path / "m" / ckpt.WEIGHTS_FILE).is_file()
-
-
-def test_a_short_time_limit_is_not_spent_on_one_batch() -> None:
-    # A soup member's share of --time-limit can be ten seconds. The first batch, which builds the
-    # training graph, took 2.5 of them; the validation graph (forward only) builds far faster.
-    now = time.monotonic()
-    control = StopControl(now + 7.5, 200, 100.0, SimpleNamespace(save_seconds=None), val_passes=2)
-    control.set_model(SimpleNamespace(stop_training=False))
-    control.batch_started = now - 2.5
-    control.on_train_batch_end(0)
-    assert control.first_batch == pytest.approx(2.5, abs=0.1)
-    assert control.reason is None and not control.model.stop_training
-    control.deadline = time.monotonic() + 2.0  # and near the end it does stop
-    control.on_train_batch_begin(1)
-    control.on_train_batch_end(1)
-    assert control.reason == "time limit" and control.model.stop_training
 
 
 @pytest.mark.parametrize(
