@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from charlstm import checkpoint as ckpt
+from charlstm.errors import CharlstmError
 
 SHIPPED = (ckpt.META_FILE, ckpt.WEIGHTS_FILE, ckpt.NAMES_FILE, ckpt.HISTORY_FILE)
 
@@ -23,12 +24,19 @@ def bundle(source: Path, target: Path, names: bool = True) -> None:
     only ``generate --novel`` reads it).
     """
     ckpt.open_model(source).lm()  # refuse to ship a broken model
+    files = [name for name in SHIPPED if names or name != ckpt.NAMES_FILE]
+    missing = [name for name in files if not (source / name).is_file()]
+    if missing:
+        raise CharlstmError(f"{source}: no {', '.join(missing)} to bundle")
+    staged = target.with_name(target.name + ".new")  # the old bundle stays until the new one is whole
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    for name in files:
+        shutil.copy2(source / name, staged / name)
     if target.exists():
         shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for name in SHIPPED:
-        if names or name != ckpt.NAMES_FILE:
-            shutil.copy2(source / name, target / name)
+    staged.rename(target)
 
 
 if __name__ == "__main__":
