@@ -23,7 +23,7 @@ from charlstm.log import Log
 from charlstm.model import export_weights
 from charlstm.npmodel import NumpyLSTM
 from charlstm.portable import save_inference_model
-from charlstm.sampling import TagChoice, sample_across_tags, sample_names
+from charlstm.sampling import Sample, TagChoice, sample_across_tags, sample_names
 
 
 def learning_rate(model: keras.Model) -> float:
@@ -31,11 +31,16 @@ def learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
-class EpochReport(keras.callbacks.Callback):
-    """Logs one line per epoch (NLL in nats and bits, speed) and a few sampled names.
+NOVELTY_SAMPLES = 200  # names sampled each epoch for the share of new ones (tens of ms in numpy)
 
-    It also adds ``symbols_per_sec`` and ``learning_rate`` to the epoch logs, which
-    the history then records.
+
+class EpochReport(keras.callbacks.Callback):
+    """Logs one line per epoch (NLL in nats and bits, speed, the share of new names) and a
+    few sampled names.
+
+    It also adds ``symbols_per_sec``, ``learning_rate`` and ``new_share`` (of
+    :data:`NOVELTY_SAMPLES` names sampled from the weights now, those not in the training
+    names) to the epoch logs, which the history then records.
     """
 
     def __init__(
@@ -63,12 +68,20 @@ class EpochReport(keras.callbacks.Callback):
         line += f"  lr {logs['learning_rate']:.2g}  {logs['symbols_per_sec']:,.0f} symbols/s"
         if self.seen_batches < self.plan.n_batches:
             line += f"  ({self.seen_batches}/{self.plan.n_batches} batches)"
+        drawn = self.sample(max(self.samples, NOVELTY_SAMPLES)) if self.samples else []
+        if drawn:
+            logs["new_share"] = sum(s.name not in self.known for s in drawn) / len(drawn)
+            line += f"  new {logs['new_share']:.0%}"
         self.log(line)
-        if self.samples:
-            self.log("  samples: " + self.sampled_names())
+        if drawn:
+            marked = (
+                f"{s.name}{f' [{s.tag}]' if s.tag else ''} ({'seen' if s.name in self.known else 'new'})"
+                for s in drawn[: self.samples]
+            )
+            self.log("  samples: " + ", ".join(marked))
 
-    def sampled_names(self) -> str:
-        """A few names sampled from the weights now, marked seen or new.
+    def sample(self, n: int) -> list[Sample]:
+        """``n`` names sampled from the weights now (shuffled, repeats kept).
 
         A tagged model samples each tag its training names have: a fine-tuning's new
         tags, not the base's, so the share of new names is a copying guard for that file.
@@ -79,13 +92,8 @@ class EpochReport(keras.callbacks.Callback):
         if tags:
             trained = [t for t in tags if self.meta.tag_counts.get(t, 0) > 0] or tags
             choices = [TagChoice(tag, tags.index(tag), 1.0) for tag in trained]
-            drawn = sample_across_tags(lm, alphabet, self.samples, choices, seed=seed, unique=False)
-        else:
-            drawn = sample_names(lm, alphabet, self.samples, seed=seed, unique=False)
-        new = sum(s.name not in self.known for s in drawn)
-        shown = [f"{s.name}{f' [{s.tag}]' if s.tag else ''} ({'new' if s.name not in self.known else 'seen'})"
-                 for s in drawn]  # fmt: skip
-        return ", ".join(shown) + f"  ({new}/{len(drawn)} new)"
+            return sample_across_tags(lm, alphabet, n, choices, seed=seed, unique=False)
+        return sample_names(lm, alphabet, n, seed=seed, unique=False)
 
 
 _COUNTERS = ("wait", "best", "cooldown_counter")  # what early stopping and plateau need on resume

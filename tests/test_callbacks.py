@@ -7,7 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from charlstm.callbacks import StopControl
+from charlstm import checkpoint as ckpt
+from charlstm.alphabet import Alphabet
+from charlstm.batches import BatchPlan
+from charlstm.callbacks import NOVELTY_SAMPLES, EpochReport, StopControl
+from charlstm.model import build_model, compile_model
+from charlstm.options import Architecture
+from tests.conftest import NAMES
 
 
 def test_a_short_time_limit_is_not_spent_on_one_batch() -> None:
@@ -24,3 +30,27 @@ def test_a_short_time_limit_is_not_spent_on_one_batch() -> None:
     control.on_train_batch_begin(1)
     control.on_train_batch_end(1)
     assert control.reason == "time limit" and control.model.stop_training
+
+
+def test_the_epoch_line_gives_the_share_of_new_names_among_many_samples() -> None:
+    model = build_model(27, Architecture(hidden=8, layers=1))  # untrained: its samples are mostly new
+    compile_model(model, 1e-3, 1.0, 0.0)
+    meta = ckpt.ModelMeta(alphabet=Alphabet(), architecture=Architecture(hidden=8, layers=1))
+    plan = BatchPlan(NAMES, Alphabet(), 8, seed=0)
+
+    def report(known: set[str], lines: list[str]) -> EpochReport:
+        made = EpochReport(meta, plan, known, 3, seed=5, log=lines.append)  # three names shown
+        made.set_model(model)
+        return made
+
+    drawn = [s.name for s in report(set(), []).sample(NOVELTY_SAMPLES)]  # what each report draws
+    for known in (set(), set(drawn[::2]), set(drawn)):
+        lines: list[str] = []
+        logs = {"nll": 3.3, "bpc": 4.76}
+        made = report(known, lines)
+        made.on_epoch_begin(0)
+        made.on_epoch_end(0, logs)
+        expected = sum(name not in known for name in drawn) / NOVELTY_SAMPLES
+        assert logs["new_share"] == expected and lines[0].endswith(f"  new {expected:.0%}")
+        assert lines[1].startswith("  samples: ") and len(lines[1].split(", ")) == 3  # all counted, 3 shown
+    assert expected == 0.0
