@@ -1,7 +1,8 @@
-"""Every option charlstm has, with its default and its choices, written once.
+"""Every option charlstm has, with its default and the values it allows, written once.
 
-The CLI takes its defaults and ``Choice`` lists from here, and the library's
-functions take theirs from here too. This module imports nothing of charlstm, no
+The CLI takes its defaults, ``Choice`` lists and train's ranges (:class:`Allowed`)
+from here, and the library's functions take theirs from here too; ``train`` checks
+options given in Python against the same ranges. This module imports nothing of charlstm, no
 TensorFlow and no numpy, and does no I/O (like nanoGPT's ``GPTConfig``, it is the
 configuration beside the model).
 """
