@@ -101,4 +101,6 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
         pytest.fail("chromium is missing: `make test` installs Debian's chromium")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
     command = [browser, *flags, f"--user-data-dir={profile}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
