@@ -360,7 +360,9 @@ def train(
     blend and evaluate can read it meanwhile.
 
     Reported losses are negative log-likelihood per predicted symbol (letters and
-    end of name, padding excluded) in nats, with bits beside.
+    end of name, padding excluded) in nats, with bits beside. Each epoch line also
+    gives the share of new names (not in FILE) among names sampled from the model as
+    it stands: a falling share means it has begun to copy its training names.
 
     \b
     Examples:
