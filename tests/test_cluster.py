@@ -40,6 +40,7 @@ def test_multiworker_without_a_usable_tf_config_is_a_clear_error(
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output and not model.exists()
 
+
 def test_bad_logical_cpu_count_is_a_clear_error(names_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LOGICAL_CPUS_ENV, "two")
     result = run("train", str(names_file), "--model", "m")

@@ -50,9 +50,10 @@ def styled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_info_lists_the_tags_with_their_training_counts(styled: Path) -> None:
     info = json.loads(run("info", "--model", str(styled), "--json").stdout)
     assert list(info["tags"]) == ["ab", "fam", "xy"] and info["family_tag"] == "fam"
-    assert sum(info["tags"].values()) == json.loads((styled / ckpt.META_FILE).read_text())["training"][
-        "train_names"
-    ]
+    assert (
+        sum(info["tags"].values())
+        == json.loads((styled / ckpt.META_FILE).read_text())["training"]["train_names"]
+    )
     assert info["format_version"] == ckpt.FORMAT_VERSION and info["architecture"]["tag_dim"] >= 1
 
 
