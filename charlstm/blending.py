@@ -21,7 +21,7 @@ import numpy as np
 from charlstm.alphabet import Alphabet, OutsideAlphabet
 from charlstm.blend_features import FEATURES, feature_matrix
 from charlstm.checkpoint import ModelDir
-from charlstm.errors import CharlstmError
+from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM
 from charlstm.options import BLEND_TOP
 
@@ -154,6 +154,8 @@ class Blender:
         Scores are probabilities among each pair's candidates. ``both_orders`` also
         tries word2 + word1. Pairs are scored ``CHUNK_PAIRS`` at a time.
         """
+        if top < 1:
+            raise OptionError("top", f"top must be at least 1 (got {top})")
         folded = [(check_word(w1, self.alphabet), check_word(w2, self.alphabet)) for w1, w2 in pairs]
         results: list[list[Blend]] = []
         for start in range(0, len(pairs), CHUNK_PAIRS):

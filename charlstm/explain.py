@@ -21,7 +21,7 @@ import numpy as np
 
 from charlstm.alphabet import Alphabet
 from charlstm.checkpoint import ModelDir
-from charlstm.errors import CharlstmError
+from charlstm.errors import OptionError
 from charlstm.evaluation import fold_names
 from charlstm.npmodel import NumpyLSTM, log_softmax
 
@@ -116,7 +116,7 @@ def explain_name(
     (so the total is the mixture's probability of the name, as ``score`` gives it).
     """
     if top < 1:
-        raise CharlstmError("top must be at least 1")
+        raise OptionError("top", f"top must be at least 1 (got {top})")
     letters = fold_names(alphabet, [raw], option="name")[0]
     ids = alphabet.encode(letters)
     inputs = np.array([ids[:-1]])

@@ -81,6 +81,8 @@ def test_no_submodule_shadows_a_public_name() -> None:
         (lambda m: m.generate(3, tag="elves"), "tag", "unknown tag 'elves'"),
         (lambda m: m.generate(3, temperature=-1), "temperature", "greater than 0"),
         (lambda m: m.score(["Anna"], tag="elves"), "tag", "unknown tag 'elves'"),
+        (lambda m: m.explain("Anna", top=0), "top", "at least 1"),
+        (lambda m: charlstm.blend("Brad", "Angelina", top=0), "top", "at least 1"),
     ],
 )
 def test_an_unusable_option_is_an_option_error_naming_it(call, option: str, message: str) -> None:
