@@ -301,7 +301,7 @@ def cli() -> None:
 )
 @click.option(
     "--seed",
-    type=_train_type("seed"),
+    type=SEED_TYPE,
     default=TRAIN.seed,
     show_default=True,
     help="Random seed (split, init, shuffling).",
