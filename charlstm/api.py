@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from charlstm.checkpoint import ModelDir, bundled_model_dir, open_model, resolve_model_dir
 from charlstm.log import Log, log_to_stderr
-from charlstm.options import BLEND_TOP, GENERATE, PRIORS
+from charlstm.options import BLEND, EXPLAIN, GENERATE, PRIORS
 
 if TYPE_CHECKING:
     from charlstm.blending import Blend
@@ -114,7 +114,7 @@ class Model:
         return evaluate_file(self.directory, corpus, tag)
 
     @_one_blas_thread
-    def explain(self, name: str, tag: str | None = None, top: int = 5) -> Explanation:
+    def explain(self, name: str, tag: str | None = None, top: int = EXPLAIN.top) -> Explanation:
         """Every step of how the model predicts ``name`` (see ``charlstm explain``)."""
         from charlstm.explain import explain
 
@@ -140,7 +140,7 @@ def load(path: str | Path | None = None) -> Model:
 def blend(
     word1: str,
     word2: str,
-    top: int = BLEND_TOP,
+    top: int = BLEND.top,
     *,
     both_orders: bool = False,
     model: str | Path | None = None,

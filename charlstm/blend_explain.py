@@ -23,6 +23,7 @@ import numpy as np
 
 from charlstm.blend_features import CUTS, FEATURES, LM_NAMES, LM_PARTS, STRUCTURE, CandidateTable
 from charlstm.blending import Blender, check_word, match_case
+from charlstm.options import BLEND
 
 SHOWN_FEATURES = 3
 
@@ -137,7 +138,7 @@ class ExplainedBlend:
 
 
 def explain_blends(
-    blender: Blender, word1: str, word2: str, top: int = 10, both_orders: bool = False
+    blender: Blender, word1: str, word2: str, top: int = BLEND.top, both_orders: bool = False
 ) -> list[ExplainedBlend]:
     """The ``top`` blends that ``blender.rank`` shows for (word1, word2), explained."""
     raw = [(word1, word2), (word2, word1)] if both_orders else [(word1, word2)]
@@ -189,7 +190,12 @@ def format_explained(blends: list[ExplainedBlend]) -> str:
 
 
 def explained_output(
-    blender: Blender, word1: str, word2: str, top: int = 10, both_orders: bool = False, as_json: bool = False
+    blender: Blender,
+    word1: str,
+    word2: str,
+    top: int = BLEND.top,
+    both_orders: bool = False,
+    as_json: bool = False,
 ) -> str:
     """What ``blend WORD1 WORD2 --explain`` prints: the text, or one JSON object that
     extends ``blend --json``'s with each blend's parts and strongest features."""

@@ -23,12 +23,13 @@ from charlstm.blend_features import FEATURES, feature_matrix
 from charlstm.checkpoint import ModelDir
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM
-from charlstm.options import BLEND_TOP
+from charlstm.options import BLEND, BlendOptions, refusal
 
 MIN_LENGTH = 3
 MAX_WORD_LENGTH = 40  # candidates grow as the product of the lengths; longer is no word
 WEIGHTS_FILE = Path(__file__).parent / "blend_weights.json"
 CHUNK_PAIRS = 256  # pairs scored together in one batched pass per LM
+EXACT_AT = (1, 3, 10)  # evaluate reports Exact@1, @3 and @10
 
 
 @dataclass(frozen=True)
@@ -147,15 +148,16 @@ class Blender:
         return {name: lm for name, lm in self.lms.items() if name in used} or dict(self.lms)
 
     def rank(
-        self, pairs: Sequence[tuple[str, str]], top: int = BLEND_TOP, both_orders: bool = False
+        self, pairs: Sequence[tuple[str, str]], top: int = BLEND.top, both_orders: bool = False
     ) -> list[list[Blend]]:
         """The ``top`` best blends of each (raw) pair, best first, capitalised like the input.
 
         Scores are probabilities among each pair's candidates. ``both_orders`` also
         tries word2 + word1. Pairs are scored ``CHUNK_PAIRS`` at a time.
         """
-        if top < 1:
-            raise OptionError("top", f"top must be at least 1 (got {top})")
+        why = refusal("top", top, BlendOptions)
+        if why:
+            raise OptionError("top", why)
         folded = [(check_word(w1, self.alphabet), check_word(w2, self.alphabet)) for w1, w2 in pairs]
         results: list[list[Blend]] = []
         for start in range(0, len(pairs), CHUNK_PAIRS):
@@ -176,7 +178,7 @@ class Blender:
         folded = [[check_word(word, self.alphabet) for word in row[:3]] for row in rows]
         pairs = [(w1, w2) for w1, w2, _ in folded]
         gold = [g for _, _, g in folded]
-        ranked = self.rank(pairs, top=10, both_orders=both_orders)
+        ranked = self.rank(pairs, top=max(EXACT_AT), both_orders=both_orders)
         return evaluate_ranked([[b.blend for b in r] for r in ranked], gold)
 
 
@@ -224,7 +226,7 @@ class EvalResult:
 
 
 def evaluate_ranked(
-    ranked: Sequence[Sequence[str]], gold: Sequence[str], ks: Iterable[int] = (1, 3, 10)
+    ranked: Sequence[Sequence[str]], gold: Sequence[str], ks: Iterable[int] = EXACT_AT
 ) -> EvalResult:
     """Exact@k and mean Levenshtein of the top answer for ranked candidate lists."""
     n = len(gold)

@@ -19,12 +19,17 @@ from charlstm.api import Model, display_name, load
 from charlstm.completion import complete_tags
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.options import (
-    BLEND_TOP,
+    BLEND,
+    EXPLAIN,
     FAMILY_TAG,
     FINETUNE_DEFAULTS,
     GENERATE,
     PRIORS,
     TRAIN,
+    BlendOptions,
+    ExplainOptions,
+    GenerateOptions,
+    TrainOptions,
     allowed,
 )
 
@@ -66,16 +71,16 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-def _train_type(name: str) -> click.ParamType:
-    """Click's type for train's option ``name``, made from the values it allows (:mod:`charlstm.options`)."""
-    rule, integer = allowed(name)
+def _type(name: str, options: type = TrainOptions) -> click.ParamType:
+    """Click's type for option ``name`` of ``options``, made from what it allows (:mod:`charlstm.options`)."""
+    rule, integer = allowed(name, options)
     if rule.choices:
         return click.Choice(rule.choices)
     kind = click.IntRange if integer else FiniteFloatRange
     return kind(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
 
 
-SEED_TYPE = _train_type("seed")
+SEED_TYPE = _type("seed")
 
 
 def _open_model(option: str | None) -> Model:
@@ -134,32 +139,32 @@ def cli() -> None:
 )
 @model_option
 @click.option(
-    "--epochs", type=_train_type("epochs"), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
+    "--epochs", type=_type("epochs"), default=TRAIN.epochs, show_default=True, help="Maximum epochs."
 )
 @click.option(
     "--hidden",
-    type=_train_type("hidden"),
+    type=_type("hidden"),
     default=TRAIN.architecture.hidden,
     show_default=True,
     help="LSTM units per layer.",
 )
 @click.option(
     "--layers",
-    type=_train_type("layers"),
+    type=_type("layers"),
     default=TRAIN.architecture.layers,
     show_default=True,
     help="Stacked LSTM layers.",
 )
 @click.option(
     "--dropout",
-    type=_train_type("dropout"),
+    type=_type("dropout"),
     default=TRAIN.architecture.dropout,
     show_default=True,
     help="Dropout between LSTM layers and before the output layer.",
 )
 @click.option(
     "--input-dropout",
-    type=_train_type("input_dropout"),
+    type=_type("input_dropout"),
     default=TRAIN.architecture.input_dropout,
     show_default=True,
     help="While training, hide each letter from a whole name with this probability, so the "
@@ -167,7 +172,7 @@ def cli() -> None:
 )
 @click.option(
     "--recurrent-dropout",
-    type=_train_type("recurrent_dropout"),
+    type=_type("recurrent_dropout"),
     default=TRAIN.architecture.recurrent_dropout,
     show_default=True,
     help="Dropout on the recurrent state. Any value above 0 leaves the fast cuDNN "
@@ -175,14 +180,14 @@ def cli() -> None:
 )
 @click.option(
     "--tag-dim",
-    type=_train_type("tag_dim"),
+    type=_type("tag_dim"),
     default=TRAIN.architecture.tag_dim,
     show_default=True,
     help="Size of each tag's learned embedding (tagged names files only).",
 )
 @click.option(
     "--tag-input",
-    type=_train_type("tag_input"),
+    type=_type("tag_input"),
     default=TRAIN.architecture.tag_input,
     show_default=True,
     help="Where a name's tag enters the LSTM: beside every symbol (step), as the initial "
@@ -190,7 +195,7 @@ def cli() -> None:
 )
 @click.option(
     "--alphabet",
-    type=_train_type("alphabet"),
+    type=_type("alphabet"),
     default=TRAIN.alphabet,
     show_default=True,
     help="default: a-z, case and accents folded (Zoë -> zoe). auto: every symbol in FILE "
@@ -198,7 +203,7 @@ def cli() -> None:
 )
 @click.option(
     "--strategy",
-    type=_train_type("strategy"),
+    type=_type("strategy"),
     default=TRAIN.strategy,
     show_default=True,
     help="tf.distribute strategy. auto: mirrored if more than one GPU, else one device "
@@ -206,13 +211,11 @@ def cli() -> None:
     "multiworker: several machines, each running the same command with its own TF_CONFIG "
     "(cluster and task index; worker 0, the chief, writes --model); see README.",
 )
-@click.option("--batch-size", type=_train_type("batch_size"), default=TRAIN.batch_size, show_default=True)
-@click.option(
-    "--learning-rate", type=_train_type("learning_rate"), default=TRAIN.learning_rate, show_default=True
-)
+@click.option("--batch-size", type=_type("batch_size"), default=TRAIN.batch_size, show_default=True)
+@click.option("--learning-rate", type=_type("learning_rate"), default=TRAIN.learning_rate, show_default=True)
 @click.option(
     "--weight-decay",
-    type=_train_type("weight_decay"),
+    type=_type("weight_decay"),
     default=TRAIN.weight_decay,
     show_default=True,
     help="AdamW's decoupled weight decay: each step shrinks the weight matrices by "
@@ -220,7 +223,7 @@ def cli() -> None:
 )
 @click.option(
     "--val-fraction",
-    type=_train_type("val_fraction"),
+    type=_type("val_fraction"),
     default=TRAIN.val_fraction,
     show_default=True,
     help="Fraction of names held out (seeded) to measure validation NLL.",
@@ -232,7 +235,7 @@ def cli() -> None:
 )
 @click.option(
     "--patience",
-    type=_train_type("patience"),
+    type=_type("patience"),
     default=TRAIN.patience,
     show_default=True,
     help="Stop after this many epochs without a better validation NLL (not with the "
@@ -240,13 +243,13 @@ def cli() -> None:
 )
 @click.option(
     "--time-limit",
-    type=_train_type("time_limit"),
+    type=_type("time_limit"),
     metavar="SECONDS",
     help="Stop gracefully when this much wall-clock time is spent, keeping the best model.",
 )
 @click.option(
     "--max-name-length",
-    type=_train_type("max_name_length"),
+    type=_type("max_name_length"),
     default=TRAIN.max_name_length,
     show_default=True,
     help="Skip names longer than this.",
@@ -281,7 +284,7 @@ def cli() -> None:
 )
 @click.option(
     "--init-shrink",
-    type=_train_type("init_shrink"),
+    type=_type("init_shrink"),
     default=TRAIN.init_shrink,
     help="With --init-from: start from the base's weights times this factor (a warm start nearer "
     "a fresh one generalises better). Default when fine-tuning: "
@@ -291,7 +294,7 @@ def cli() -> None:
 )
 @click.option(
     "--soup",
-    type=_train_type("soup"),
+    type=_type("soup"),
     default=TRAIN.soup,
     metavar="N",
     help="With --init-from and validation names: fine-tune N times from the same start (seeds "
@@ -308,7 +311,7 @@ def cli() -> None:
 )
 @click.option(
     "--lr-schedule",
-    type=_train_type("lr_schedule"),
+    type=_type("lr_schedule"),
     default=TRAIN.lr_schedule,
     show_default=True,
     help="plateau: halve the learning rate when validation stalls; cosine: anneal it "
@@ -318,7 +321,7 @@ def cli() -> None:
 )
 @click.option(
     "--average-from",
-    type=_train_type("average_from"),
+    type=_type("average_from"),
     default=TRAIN.average_from,
     show_default=True,
     metavar="SHARE",
@@ -412,7 +415,7 @@ def train(
     "--n",
     "-n",
     "count",
-    type=click.IntRange(min=1),
+    type=_type("count", GenerateOptions),
     default=GENERATE.count,
     show_default=True,
     help="How many names to print.",
@@ -420,14 +423,14 @@ def train(
 @click.option(
     "--temperature",
     "-t",
-    type=FiniteFloatRange(0, min_open=True),
+    type=_type("temperature", GenerateOptions),
     default=GENERATE.temperature,
     show_default=True,
     help="Below 1: safer, commoner names; above 1: wilder ones.",
 )
 @click.option(
     "--top-k",
-    type=click.IntRange(min=1),
+    type=_type("top_k", GenerateOptions),
     help="Sample only among the K likeliest next symbols (letters and end of name).",
 )
 @click.option(
@@ -449,14 +452,14 @@ def train(
 )
 @click.option(
     "--min-length",
-    type=click.IntRange(min=1),
+    type=_type("min_length", GenerateOptions),
     default=GENERATE.min_length,
     show_default=True,
     help="Fewest letters per name, prefix included.",
 )
 @click.option(
     "--max-length",
-    type=click.IntRange(min=1),
+    type=_type("max_length", GenerateOptions),
     default=GENERATE.max_length,
     show_default=True,
     help="Most letters per name; longer samples are discarded.",
@@ -618,8 +621,8 @@ def classify(names: tuple[str, ...], model_dir: str | None, prior: str, as_json:
 @click.option(
     "--top",
     "-k",
-    type=click.IntRange(min=1),
-    default=BLEND_TOP,
+    type=_type("top", BlendOptions),
+    default=BLEND.top,
     show_default=True,
     help="How many candidates to print.",
 )
@@ -806,8 +809,8 @@ def info(model_dir: str | None, as_json: bool, plot_file: str | None) -> None:
 @click.option(
     "--top",
     "-k",
-    type=click.IntRange(min=1),
-    default=5,
+    type=_type("top", ExplainOptions),
+    default=EXPLAIN.top,
     show_default=True,
     help="How many likeliest other symbols to show at each step.",
 )

@@ -24,6 +24,7 @@ from charlstm.checkpoint import ModelDir
 from charlstm.errors import OptionError
 from charlstm.evaluation import fold_names
 from charlstm.npmodel import NumpyLSTM, log_softmax
+from charlstm.options import EXPLAIN, ExplainOptions, refusal
 
 START, END = "^", "$"  # how the text and the page show the start and end markers
 LIKELY, POSSIBLE = 0.25, 0.05  # colour bands: green at or above LIKELY, yellow above POSSIBLE
@@ -94,7 +95,7 @@ class Explanation:
         }
 
 
-def explain(model: ModelDir, raw: str, top: int = 5, tag: str | None = None) -> Explanation:
+def explain(model: ModelDir, raw: str, top: int = EXPLAIN.top, tag: str | None = None) -> Explanation:
     """``charlstm explain``: :func:`explain_name` with ``model``, under ``tag`` or, for a
     tagged model without one, the mixture of its tags by their training frequencies."""
     meta = model.meta
@@ -106,7 +107,11 @@ def explain(model: ModelDir, raw: str, top: int = 5, tag: str | None = None) -> 
 
 
 def explain_name(
-    lm: NumpyLSTM, alphabet: Alphabet, raw: str, top: int = 5, tags: Sequence[tuple[str, int, float]] = ()
+    lm: NumpyLSTM,
+    alphabet: Alphabet,
+    raw: str,
+    top: int = EXPLAIN.top,
+    tags: Sequence[tuple[str, int, float]] = (),
 ) -> Explanation:
     """Explain how ``lm`` predicts the name ``raw`` (folded and checked first).
 
@@ -115,8 +120,9 @@ def explain_name(
     step's distribution mixes the tags' by how well each has predicted the name so far
     (so the total is the mixture's probability of the name, as ``score`` gives it).
     """
-    if top < 1:
-        raise OptionError("top", f"top must be at least 1 (got {top})")
+    why = refusal("top", top, ExplainOptions)
+    if why:
+        raise OptionError("top", why)
     letters = fold_names(alphabet, [raw], option="name")[0]
     ids = alphabet.encode(letters)
     inputs = np.array([ids[:-1]])

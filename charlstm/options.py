@@ -1,8 +1,8 @@
 """Every option charlstm has, with its default and the values it allows, written once.
 
-The CLI takes its defaults, ``Choice`` lists and train's ranges (:class:`Allowed`)
-from here, and the library's functions take theirs from here too; ``train`` checks
-options given in Python against the same ranges. This module imports nothing of charlstm, no
+The CLI takes its defaults, ``Choice`` lists and ranges (:class:`Allowed`) from here,
+and the library's functions take theirs from here too; they check options given in
+Python against the same ranges (:func:`refusal`). This module imports nothing of charlstm, no
 TensorFlow and no numpy, and does no I/O (like nanoGPT's ``GPTConfig``, it is the
 configuration beside the model).
 """
@@ -10,6 +10,7 @@ configuration beside the model).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import Field, asdict, dataclass, field, fields
 
 MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer samples discarded
@@ -32,7 +33,7 @@ SMALL_FILE = 1000  # names; below this, train says how many it holds out
 class Allowed:
     """The values an option takes: a number from ``low`` to ``high`` (either end may be
     open or absent), or one of ``choices``. The CLI makes its Click types from it and
-    the library checks options given in Python against it (:func:`disallowed`)."""
+    the library checks options given in Python against it (:func:`refusal`)."""
 
     low: float | None = None
     high: float | None = None
@@ -55,7 +56,8 @@ class Allowed:
         """Whether ``value`` is one of these values (an ``int`` where ``integer``)."""
         if self.choices:
             return value in self.choices
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        # numbers' ABCs: numpy's integers and floats count too (sampling's shares per tag are numpy's)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
             return False
         if not math.isfinite(value):
             return False
@@ -163,37 +165,64 @@ class TrainOptions:
         return tuple(f.name for f in fields(cls) if not f.metadata.get("per_invocation"))
 
 
-_FIELDS: dict[str, Field] = {f.name: f for cls in (Architecture, TrainOptions) for f in fields(cls)}
+@dataclass(frozen=True)
+class GenerateOptions:
+    """Sampling's defaults and ranges (``charlstm generate`` and :func:`charlstm.sampling.sample_names`)."""
+
+    count: int = _allowed(10, AT_LEAST_1)
+    temperature: float = _allowed(1.0, POSITIVE)
+    top_k: int | None = _allowed(None, AT_LEAST_1)  # None: every symbol may be drawn
+    min_length: int = _allowed(1, AT_LEAST_1)
+    max_length: int = _allowed(MAX_NAME_LENGTH, AT_LEAST_1)
+    unique: bool = True
 
 
-def allowed(name: str) -> tuple[Allowed, bool]:
-    """The values train's option ``name`` allows, and whether it is an integer."""
-    found = _FIELDS[name]
+@dataclass(frozen=True)
+class BlendOptions:
+    """``charlstm blend``'s (and :func:`charlstm.blend`'s)."""
+
+    top: int = _allowed(10, AT_LEAST_1)  # blends shown per pair
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """``charlstm explain``'s (and :func:`charlstm.explain.explain`'s)."""
+
+    top: int = _allowed(5, AT_LEAST_1)  # likeliest other symbols shown at each step
+
+
+def _fields(options: type) -> dict[str, Field]:
+    """The fields of an options class by name; train's include its architecture's."""
+    classes = (Architecture, TrainOptions) if options is TrainOptions else (options,)
+    return {f.name: f for cls in classes for f in fields(cls)}
+
+
+def allowed(name: str, options: type = TrainOptions) -> tuple[Allowed, bool]:
+    """The values option ``name`` of ``options`` allows, and whether it is an integer."""
+    found = _fields(options)[name]
     return found.metadata["allowed"], found.type.startswith("int")
+
+
+def refusal(name: str, value: object, options: type = TrainOptions, label: str | None = None) -> str | None:
+    """Why option ``name`` of ``options`` cannot be ``value`` ("hidden must be at least 1 (got 0)",
+    naming it ``label`` if given); None when it can (None means unset)."""
+    rule, integer = allowed(name, options)
+    if value is None or rule.allows(value, integer):
+        return None
+    return f"{label or name} must be {rule.describe()} (got {value!r})"
 
 
 def disallowed(opts: TrainOptions) -> tuple[str, str] | None:
     """The first option of ``opts`` (its architecture's included) set to a value it does not
-    allow, and what it allows; None when every value is allowed (None means unset)."""
-    for name, found in _FIELDS.items():
+    allow, and why; None when every value is allowed."""
+    for name, found in _fields(TrainOptions).items():
         if found.metadata.get("allowed") is None:
             continue
-        rule, integer = allowed(name)
         value = getattr(opts.architecture if name in Architecture.__dataclass_fields__ else opts, name)
-        if value is not None and not rule.allows(value, integer):
-            return name, f"{name} must be {rule.describe()} (got {value!r})"
+        why = refusal(name, value)
+        if why:
+            return name, why
     return None
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    """Defaults of sampling (``charlstm generate`` and :func:`charlstm.sampling.sample_names`)."""
-
-    count: int = 10
-    temperature: float = 1.0
-    min_length: int = 1
-    max_length: int = MAX_NAME_LENGTH
-    unique: bool = True
 
 
 # What fine-tuning (train --init-from) changes in train's defaults; an option given on the
@@ -215,4 +244,5 @@ FINETUNE_DEFAULTS: dict[str, float] = {
 
 TRAIN = TrainOptions()
 GENERATE = GenerateOptions()
-BLEND_TOP = 10  # blends shown per pair
+BLEND = BlendOptions()
+EXPLAIN = ExplainOptions()

@@ -29,7 +29,7 @@ from charlstm.alphabet import Alphabet, OutsideAlphabet
 from charlstm.checkpoint import ModelDir
 from charlstm.errors import CharlstmError, OptionError
 from charlstm.npmodel import NumpyLSTM, State, log_softmax
-from charlstm.options import GENERATE, MAX_NAME_LENGTH
+from charlstm.options import GENERATE, MAX_NAME_LENGTH, GenerateOptions, refusal
 
 ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 CONSTRAINED_ROUND_SAMPLES = 1 << 15  # the same with a suffix or contains (rounds cost more)
@@ -101,7 +101,7 @@ def sample_names(
     *,
     seed: int | None = None,
     temperature: float = GENERATE.temperature,
-    top_k: int | None = None,
+    top_k: int | None = GENERATE.top_k,
     prefix: str = "",
     suffix: str = "",
     contains: str = "",
@@ -157,8 +157,7 @@ def sample_across_tags(
     :func:`sample_names` (``settings`` are its options) and the names are shuffled
     together. With ``unique`` a name appears once, whatever its tag.
     """
-    if n < 1:
-        raise OptionError("count", f"the number of names must be at least 1 (got {n})")
+    _check("count", n)
     rng = np.random.default_rng(seed)
     weights = np.array([c.weight for c in choices], np.float64)
     shares = rng.multinomial(n, weights / weights.sum())
@@ -283,16 +282,21 @@ def _next_yield(rate: float, fresh: int, size: int, rate_change: float, constrai
     return min(max(fresh / size * rate_change, 1e-6 if constrained else 1e-3), 1.0)
 
 
+def _check(option: str, value: object) -> None:
+    """:class:`OptionError` unless sampling's ``option`` allows ``value`` (:class:`GenerateOptions`)."""
+    why = refusal(option, value, GenerateOptions, label="n" if option == "count" else None)
+    if why:
+        raise OptionError(option, why)
+
+
 def _check_settings(n: int, temperature: float, top_k: int | None, min_length: int, max_length: int) -> None:
     """:class:`OptionError` for the first unusable setting."""
-    if n < 1:
-        raise OptionError("count", f"the number of names must be at least 1 (got {n})")
-    if not temperature > 0:
-        raise OptionError("temperature", f"the temperature must be greater than 0 (got {temperature})")
-    if top_k is not None and top_k < 1:
-        raise OptionError("top_k", f"top-k must be at least 1 (got {top_k})")
-    if min_length < 1:
-        raise OptionError("min_length", f"{min_length} is less than 1")
+    for option, value in zip(
+        ("count", "temperature", "top_k", "min_length", "max_length"),
+        (n, temperature, top_k, min_length, max_length),
+        strict=True,
+    ):
+        _check(option, value)
     if max_length < min_length:
         raise OptionError("min_length", f"{min_length} is greater than the maximum length {max_length}")
 

@@ -5,20 +5,29 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from dataclasses import fields
 
 import click
 import pytest
 
+from charlstm.api import Model
+from charlstm.blending import Blender
 from charlstm.cli import cli
+from charlstm.explain import explain_name
 from charlstm.options import (
     ADDED_FIELDS,
-    BLEND_TOP,
+    BLEND,
+    EXPLAIN,
     GENERATE,
     Allowed,
     Architecture,
+    BlendOptions,
+    ExplainOptions,
+    GenerateOptions,
     TrainOptions,
     allowed,
     disallowed,
+    refusal,
 )
 from charlstm.sampling import sample_names
 
@@ -44,13 +53,16 @@ def test_train_options_take_their_defaults_from_the_options_module() -> None:
     assert strategy.type.choices[0] == TrainOptions().strategy
 
 
-def test_generate_and_blend_defaults_are_the_library_defaults() -> None:
+def test_generate_blend_and_explain_defaults_are_the_library_defaults() -> None:
     cli_defaults = _defaults("generate")
     assert cli_defaults["count"] == GENERATE.count
     signature = inspect.signature(sample_names).parameters
     for name in ("temperature", "min_length", "max_length", "unique"):
         assert cli_defaults[name] == getattr(GENERATE, name) == signature[name].default, name
-    assert _defaults("blend")["top"] == BLEND_TOP
+    assert GENERATE.top_k is signature["top_k"].default is None  # Click's default for --top-k: unset
+    assert _defaults("blend")["top"] == BLEND.top == inspect.signature(Blender.rank).parameters["top"].default
+    explain_defaults = (inspect.signature(f).parameters["top"].default for f in (explain_name, Model.explain))
+    assert _defaults("explain")["top"] == EXPLAIN.top == next(explain_defaults) == next(explain_defaults)
 
 
 def test_a_resumed_run_inherits_run_options_but_not_per_invocation_ones() -> None:
@@ -115,8 +127,47 @@ def test_the_cli_and_the_library_allow_the_same_values(name: str, good: object, 
         convert(bad)
 
 
+@pytest.mark.parametrize(
+    ("command", "options", "name", "good", "bad"),
+    [
+        ("generate", GenerateOptions, "count", 1, 0),
+        ("generate", GenerateOptions, "temperature", 1e-9, 0.0),
+        ("generate", GenerateOptions, "temperature", 2.5, float("nan")),
+        ("generate", GenerateOptions, "top_k", 1, 0),
+        ("generate", GenerateOptions, "min_length", 1, 0),
+        ("generate", GenerateOptions, "max_length", 1, 1.5),
+        ("blend", BlendOptions, "top", 1, 0),
+        ("explain", ExplainOptions, "top", 1, -1),
+    ],
+)
+def test_generate_blend_and_explain_allow_what_their_library_functions_allow(
+    command: str, options: type, name: str, good: object, bad: object
+) -> None:
+    param = next(p for p in cli.commands[command].params if p.name == name)
+    assert param.type.convert(str(good), param, None) == good and refusal(name, good, options) is None
+    with pytest.raises(click.BadParameter):
+        param.type.convert(str(bad), param, None)
+    assert (
+        refusal(name, bad, options) == f"{name} must be {allowed(name, options)[0].describe()} (got {bad!r})"
+    )
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    """Sampling across tags passes each tag's share as a numpy integer."""
+    import numpy as np
+
+    assert refusal("count", np.int64(3), GenerateOptions) is None
+    assert refusal("temperature", np.float32(0.5), GenerateOptions) is None
+    assert (
+        refusal("count", np.int64(0), GenerateOptions, label="n") == "n must be at least 1 (got np.int64(0))"
+    )
+
+
 def test_every_default_is_allowed_and_described() -> None:
     assert disallowed(TrainOptions()) is None
+    for defaults in (GENERATE, BLEND, EXPLAIN):
+        ranged = [f.name for f in fields(defaults) if f.metadata.get("allowed")]
+        assert ranged and all(refusal(n, getattr(defaults, n), type(defaults)) is None for n in ranged)
     assert Allowed(low=0, high=1, high_open=True).describe() == "at least 0 and less than 1"
     assert Allowed(low=0, low_open=True).describe() == "greater than 0"
     assert Allowed(choices=("a", "b")).describe() == "one of a, b"
