@@ -21,9 +21,9 @@ import numpy as np
 from charlstm.alphabet import Alphabet, OutsideAlphabet
 from charlstm.blend_features import FEATURES, feature_matrix
 from charlstm.checkpoint import ModelDir
-from charlstm.errors import CharlstmError, OptionError
+from charlstm.errors import CharlstmError, check_option
 from charlstm.npmodel import NumpyLSTM
-from charlstm.options import BLEND, BlendOptions, refusal
+from charlstm.options import BLEND, BlendOptions
 
 MIN_LENGTH = 3
 MAX_WORD_LENGTH = 40  # candidates grow as the product of the lengths; longer is no word
@@ -155,9 +155,7 @@ class Blender:
         Scores are probabilities among each pair's candidates. ``both_orders`` also
         tries word2 + word1. Pairs are scored ``CHUNK_PAIRS`` at a time.
         """
-        why = refusal("top", top, BlendOptions)
-        if why:
-            raise OptionError("top", why)
+        check_option("top", top, BlendOptions)
         folded = [(check_word(w1, self.alphabet), check_word(w2, self.alphabet)) for w1, w2 in pairs]
         results: list[list[Blend]] = []
         for start in range(0, len(pairs), CHUNK_PAIRS):

@@ -1,5 +1,9 @@
 """The tool's own error types."""
 
+from __future__ import annotations
+
+from charlstm.options import refusal
+
 
 class CharlstmError(Exception):
     """A problem with the user's data, model or options.
@@ -18,3 +22,10 @@ class OptionError(CharlstmError):
     def __init__(self, option: str, message: str) -> None:
         super().__init__(message)
         self.option = option
+
+
+def check_option(name: str, value: object, options: type, label: str | None = None) -> None:
+    """Raise :class:`OptionError` unless option ``name`` of ``options`` allows ``value``."""
+    why = refusal(name, value, options, label)
+    if why:
+        raise OptionError(name, why)

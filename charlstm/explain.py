@@ -21,10 +21,10 @@ import numpy as np
 
 from charlstm.alphabet import Alphabet
 from charlstm.checkpoint import ModelDir
-from charlstm.errors import OptionError
+from charlstm.errors import check_option
 from charlstm.evaluation import fold_names
 from charlstm.npmodel import NumpyLSTM, log_softmax
-from charlstm.options import EXPLAIN, ExplainOptions, refusal
+from charlstm.options import EXPLAIN, ExplainOptions
 
 START, END = "^", "$"  # how the text and the page show the start and end markers
 LIKELY, POSSIBLE = 0.25, 0.05  # colour bands: green at or above LIKELY, yellow above POSSIBLE
@@ -120,9 +120,7 @@ def explain_name(
     step's distribution mixes the tags' by how well each has predicted the name so far
     (so the total is the mixture's probability of the name, as ``score`` gives it).
     """
-    why = refusal("top", top, ExplainOptions)
-    if why:
-        raise OptionError("top", why)
+    check_option("top", top, ExplainOptions)
     letters = fold_names(alphabet, [raw], option="name")[0]
     ids = alphabet.encode(letters)
     inputs = np.array([ids[:-1]])

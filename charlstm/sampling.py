@@ -27,9 +27,9 @@ import numpy as np
 
 from charlstm.alphabet import Alphabet, OutsideAlphabet
 from charlstm.checkpoint import ModelDir
-from charlstm.errors import CharlstmError, OptionError
+from charlstm.errors import CharlstmError, OptionError, check_option
 from charlstm.npmodel import NumpyLSTM, State, log_softmax
-from charlstm.options import GENERATE, MAX_NAME_LENGTH, GenerateOptions, refusal
+from charlstm.options import GENERATE, MAX_NAME_LENGTH, GenerateOptions
 
 ROUND_SAMPLES = 1 << 18  # samples drawn per round at most
 CONSTRAINED_ROUND_SAMPLES = 1 << 15  # the same with a suffix or contains (rounds cost more)
@@ -157,7 +157,7 @@ def sample_across_tags(
     :func:`sample_names` (``settings`` are its options) and the names are shuffled
     together. With ``unique`` a name appears once, whatever its tag.
     """
-    _check("count", n)
+    check_option("count", n, GenerateOptions, label="n")
     rng = np.random.default_rng(seed)
     weights = np.array([c.weight for c in choices], np.float64)
     shares = rng.multinomial(n, weights / weights.sum())
@@ -282,13 +282,6 @@ def _next_yield(rate: float, fresh: int, size: int, rate_change: float, constrai
     return min(max(fresh / size * rate_change, 1e-6 if constrained else 1e-3), 1.0)
 
 
-def _check(option: str, value: object) -> None:
-    """:class:`OptionError` unless sampling's ``option`` allows ``value`` (:class:`GenerateOptions`)."""
-    why = refusal(option, value, GenerateOptions, label="n" if option == "count" else None)
-    if why:
-        raise OptionError(option, why)
-
-
 def _check_settings(n: int, temperature: float, top_k: int | None, min_length: int, max_length: int) -> None:
     """:class:`OptionError` for the first unusable setting."""
     for option, value in zip(
@@ -296,7 +289,7 @@ def _check_settings(n: int, temperature: float, top_k: int | None, min_length: i
         (n, temperature, top_k, min_length, max_length),
         strict=True,
     ):
-        _check(option, value)
+        check_option(option, value, GenerateOptions, label="n" if option == "count" else None)
     if max_length < min_length:
         raise OptionError("min_length", f"{min_length} is greater than the maximum length {max_length}")
 
