@@ -492,7 +492,9 @@ def lstm_layer_count(arrays: dict) -> int:
     return sum(1 for key in arrays if re.fullmatch(r"lstm\d+_kernel", key))
 
 
-def load_weights(path: Path, symbols: int, n_tags: int = 0, tag_input: str = "step") -> dict[str, Any]:
+def load_weights(
+    path: Path, symbols: int, n_tags: int = 0, tag_input: str = Architecture().tag_input
+) -> dict[str, Any]:
     """Read ``weights.npz`` and check it is a whole LSTM over ``symbols`` symbols.
 
     Every array must be present, finite and of the shape its neighbours imply:
