@@ -80,6 +80,9 @@ def test_no_submodule_shadows_a_public_name() -> None:
     [
         (lambda m: m.generate(3, tag="elves"), "tag", "unknown tag 'elves'"),
         (lambda m: m.generate(3, temperature=-1), "temperature", "greater than 0"),
+        (lambda m: m.generate(0), "count", "n must be at least 1"),
+        (lambda m: m.generate(3, top_k=0), "top_k", "top_k must be at least 1"),
+        (lambda m: m.generate(3, min_length=0), "min_length", "min_length must be at least 1"),
         (lambda m: m.score(["Anna"], tag="elves"), "tag", "unknown tag 'elves'"),
         (lambda m: m.explain("Anna", top=0), "top", "at least 1"),
         (lambda m: charlstm.blend("Brad", "Angelina", top=0), "top", "at least 1"),

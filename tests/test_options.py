@@ -8,6 +8,7 @@ import sys
 from dataclasses import fields
 
 import click
+import numpy as np
 import pytest
 
 from charlstm.api import Model
@@ -154,8 +155,6 @@ def test_generate_blend_and_explain_allow_what_their_library_functions_allow(
 
 def test_numpy_numbers_are_numbers() -> None:
     """Sampling across tags passes each tag's share as a numpy integer."""
-    import numpy as np
-
     assert refusal("count", np.int64(3), GenerateOptions) is None
     assert refusal("temperature", np.float32(0.5), GenerateOptions) is None
     assert (
