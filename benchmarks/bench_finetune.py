@@ -134,12 +134,28 @@ def bench_file(train_file: Path, test_file: Path, args: argparse.Namespace, extr
               f"(best epoch {result['best_epoch']}/{result['epochs']}, {wall:.0f} s)",
               flush=True)  # fmt: skip
     if {"finetune", "scratch", "small"} <= results.keys():
-        best = min(results["scratch"]["nll"], results["small"]["nll"])
-        gain = best - results["finetune"]["nll"]
-        print(f"  fine-tuned gains {gain:.4f} nats over the better scratch run (target >= {NLL_MARGIN}): "
-              f"{'met' if gain >= NLL_MARGIN else 'missed'}; novel share "
+        gained = gain(results)
+        print(f"  fine-tuned gains {gained:.4f} nats over the better scratch run (target >= {NLL_MARGIN}): "
+              f"{'met' if gained >= NLL_MARGIN else 'missed'}; novel share "
               f"{'met' if results['finetune']['novel'] >= NOVEL_TARGET else 'missed'}")  # fmt: skip
     return results
+
+
+def gain(results: dict) -> float:
+    """How much lower the fine-tuned test NLL is than the better scratch run's."""
+    return min(results["scratch"]["nll"], results["small"]["nll"]) - results["finetune"]["nll"]
+
+
+def summarise(by_corpus: dict[str, dict]) -> None:
+    """One line per target over every corpus that ran all three runs."""
+    whole = {stem: r for stem, r in by_corpus.items() if {"finetune", "scratch", "small"} <= r.keys()}
+    if not whole:
+        return
+    gains = ", ".join(f"{stem} {gain(r):.3f}" for stem, r in whole.items())
+    met = sum(gain(r) >= NLL_MARGIN for r in whole.values())
+    novel = sum(r["finetune"]["novel"] >= NOVEL_TARGET for r in whole.values())
+    print(f"\nsummary: gain over the better scratch run (target >= {NLL_MARGIN}): {gains}; "
+          f"met on {met} of {len(whole)} corpora; novel share met on {novel} of {len(whole)}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=",".join(RUNS))
     parser.add_argument("--out", type=Path, default=Path("build/bench-finetune"))
     args = parser.parse_args(argv)
+    results: dict[str, dict] = {}
     sources = {f.stem: f.read_text(encoding="utf-8").split() for f in args.files}
     if not args.files:
         sources = {loc.split("_")[0]: faker_names(loc) for loc in args.faker.split(",")}
@@ -169,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"make {args.train_names} training names and {MIN_TEST_NAMES} test names)")  # fmt: skip
             continue
         train_file, test_file = split(names, args.train_names, args.seed, args.out / "data", stem)
-        bench_file(train_file, test_file, args, extra)
+        results[stem] = bench_file(train_file, test_file, args, extra)
+    summarise(results)
     return 0
 
 
