@@ -90,8 +90,8 @@ class EpochReport(keras.callbacks.Callback):
         seed = int(self.rng.integers(2**31))
         alphabet, tags = self.meta.alphabet, self.meta.tags
         if tags:
-            choices = [TagChoice(t, i, 1.0) for i, t in enumerate(tags) if self.meta.tag_counts.get(t, 0) > 0]
-            choices = choices or [TagChoice(t, i, 1.0) for i, t in enumerate(tags)]
+            trained = [t for t in tags if self.meta.tag_counts.get(t, 0) > 0] or tags
+            choices = [TagChoice(t, tags.index(t), 1.0) for t in trained]
             return sample_across_tags(lm, alphabet, n, choices, seed=seed, unique=False)
         return sample_names(lm, alphabet, n, seed=seed, unique=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import Field, asdict, dataclass, field, fields
+from functools import cache
 
 MAX_NAME_LENGTH = 32  # letters; longer training lines are skipped, longer samples discarded
 FAMILY_TAG = "surname"  # a tagged model's family-name tag unless train --family-tag says otherwise
@@ -56,7 +57,7 @@ class Allowed:
         """Whether ``value`` is one of these values (an ``int`` where ``integer``)."""
         if self.choices:
             return value in self.choices
-        # numbers' ABCs: numpy's integers and floats count too (sampling's shares per tag are numpy's)
+        # numbers' ABCs: numpy's integers and floats count too, as they did in the checks this replaced
         if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
             return False
         if not math.isfinite(value):
@@ -191,6 +192,7 @@ class ExplainOptions:
     top: int = _allowed(5, AT_LEAST_1)  # likeliest other symbols shown at each step
 
 
+@cache  # the CLI builds its types from it at start-up, one option at a time
 def _fields(options: type) -> dict[str, Field]:
     """The fields of an options class by name; train's include its architecture's."""
     classes = (Architecture, TrainOptions) if options is TrainOptions else (options,)

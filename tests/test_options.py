@@ -154,7 +154,7 @@ def test_generate_blend_and_explain_allow_what_their_library_functions_allow(
 
 
 def test_numpy_numbers_are_numbers() -> None:
-    """Sampling across tags passes each tag's share as a numpy integer."""
+    """A count or temperature computed with numpy is a number (the Python API accepted them before)."""
     assert refusal("count", np.int64(3), GenerateOptions) is None
     assert refusal("temperature", np.float32(0.5), GenerateOptions) is None
     assert (
